@@ -1,0 +1,47 @@
+package retry
+
+import "sync"
+
+// A budget is the retry budget of every limit key, as BudgetConfig
+// describes. It is safe for concurrent use.
+type budget struct {
+	cfg    BudgetConfig
+	mu     sync.Mutex
+	tokens map[string]float64 // by key; absent means full
+}
+
+// record charges a failure of class c or credits a success (c == "") to
+// key, and returns the tokens left, or -1 when the budget is disabled.
+func (b *budget) record(key string, c Class) float64 {
+	if b.cfg.MaxTokens < 0 {
+		return -1
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.tokens[key]
+	if !ok {
+		t = b.cfg.MaxTokens
+	}
+	switch {
+	case c == "":
+		t = min(t+b.cfg.Ratio, b.cfg.MaxTokens)
+	case c.budgeted():
+		t = max(t-1, 0)
+	}
+	if t == b.cfg.MaxTokens {
+		delete(b.tokens, key)
+	} else {
+		b.tokens[key] = t
+	}
+	return t
+}
+
+// peek returns key's tokens left.
+func (b *budget) peek(key string) float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.tokens[key]; ok {
+		return t
+	}
+	return b.cfg.MaxTokens
+}

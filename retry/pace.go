@@ -1,0 +1,266 @@
+package retry
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// A Cost is what one call takes from a limit's windows.
+type Cost struct {
+	// Requests is the number of requests, usually 1.
+	Requests int64
+	// Tokens is the estimated tokens of the request, or 0 when unknown (then
+	// token windows do not pace the call).
+	Tokens int64
+}
+
+// window is the minute over which providers state their limits: a window's
+// capacity refills in one minute.
+const window = time.Minute
+
+// probePoll is how often calls held behind an overload probe look again.
+const probePoll = 500 * time.Millisecond
+
+// bookingTTL is how long a booking is kept when no response syncs it away.
+const bookingTTL = 5 * time.Minute
+
+// PaceState is what is known about one limit key (provider, model,
+// credential): the provider's rate-limit windows, a hold, and the overload
+// state. The zero value knows nothing and lets every call go. Its methods
+// are pure: time and randomness are arguments. It is not safe for
+// concurrent use; a Store serializes access to it.
+type PaceState struct {
+	// Hold is the time before which no call may be sent.
+	Hold time.Time `json:"hold"`
+	// Windows model the provider's token buckets as a generic cell rate
+	// algorithm: a window admits a call of cost c at t when
+	// TAT + c·Interval − Span ≤ t.
+	Windows []PaceWindow `json:"windows,omitempty"`
+	// Bookings are calls booked after the newest synced observation.
+	Bookings []Booking `json:"bookings,omitempty"`
+	// Synced is the send time of the call whose response last synced the
+	// windows; older responses are not applied.
+	Synced time.Time `json:"synced"`
+	// Overloads counts consecutive overloaded failures; while positive,
+	// calls are held and then let through one probe at a time.
+	Overloads int `json:"overloads,omitempty"`
+	// OverloadSince is when Overloads last grew; failures of calls sent
+	// before it are not counted again.
+	OverloadSince time.Time `json:"overload_since"`
+	// ProbeUntil is when the probe in flight, if any, expires.
+	ProbeUntil time.Time `json:"probe_until"`
+}
+
+// A PaceWindow is one provider window as the pacer models it.
+type PaceWindow struct {
+	// Reset names the window by its reset header.
+	Reset Source `json:"reset"`
+	// Tokens reports a token window; others count requests.
+	Tokens bool `json:"tokens,omitempty"`
+	// Interval is the time the window takes to refill one unit.
+	Interval time.Duration `json:"interval"`
+	// Span is the time the window takes to refill from empty: its capacity
+	// times Interval.
+	Span time.Duration `json:"span"`
+	// TAT is the time at which the window would be full again given every
+	// booking.
+	TAT time.Time `json:"tat"`
+}
+
+// A Booking is a call booked to be sent at At.
+type Booking struct {
+	At   time.Time `json:"at"`
+	Cost Cost      `json:"cost"`
+}
+
+// cost is what c takes from w, in time.
+func (w *PaceWindow) cost(c Cost) time.Duration {
+	n := c.Requests
+	if w.Tokens {
+		n = c.Tokens
+	}
+	return min(time.Duration(n)*w.Interval, w.Span)
+}
+
+// Reserve asks to send a call of cost c at now or later. It returns the
+// time at which the call may be sent and true, having booked it; or, when
+// the call must ask again later (it is held behind an overload probe) or
+// the time is after latest (the zero Time means no limit), the time to ask
+// again and false, having booked nothing.
+func (s *PaceState) Reserve(now, latest time.Time, c Cost, cfg OverloadConfig) (time.Time, bool) {
+	at := now
+	if s.Hold.After(at) {
+		at = s.Hold
+	}
+	probe := s.Overloads > 0
+	if probe {
+		switch {
+		case s.ProbeUntil.After(now):
+			return earlier(s.ProbeUntil, now.Add(probePoll)), false
+		case at.After(now):
+			return at, false
+		}
+	}
+	for i := range s.Windows {
+		w := &s.Windows[i]
+		if d := w.cost(c); d > 0 {
+			if t := w.TAT.Add(d - w.Span); t.After(at) {
+				at = t
+			}
+		}
+	}
+	if !latest.IsZero() && at.After(latest) {
+		return at, false
+	}
+	if probe {
+		s.ProbeUntil = at.Add(cfg.ProbeTimeout)
+	}
+	for i := range s.Windows {
+		w := &s.Windows[i]
+		w.TAT = later(w.TAT, at).Add(w.cost(c))
+	}
+	s.Bookings = append(s.Bookings, Booking{At: at, Cost: c})
+	return at, true
+}
+
+// An Observation is what a response taught about its limit key.
+type Observation struct {
+	// Sent is when the call was sent: the time Reserve returned for it.
+	Sent time.Time
+	// Class is the outcome's class, "" for a success.
+	Class Class
+	// Limits are the windows the response reported.
+	Limits Limits
+	// Hold, when after the current hold, holds every call until then.
+	Hold time.Time
+	// Rand is a number in [0, 1) for the overload hold's jitter.
+	Rand float64
+}
+
+// Observe folds what a response, arriving at now, taught into the state:
+// windows reported with a limit and a remaining count are synced to the
+// provider's count (if the response is not older than the last one
+// applied), a later hold replaces the current one, and overloaded failures
+// grow the overload hold while successes end it.
+func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
+	if !o.Sent.Before(s.Synced) {
+		s.sync(now, o)
+	}
+	if o.Hold.After(s.Hold) {
+		s.Hold = o.Hold
+	}
+	switch {
+	case o.Class == Overloaded && (s.Overloads == 0 || !o.Sent.Before(s.OverloadSince)):
+		s.Overloads++
+		s.OverloadSince = now
+		s.ProbeUntil = time.Time{}
+		hold := Policy{Base: cfg.Base, Max: cfg.Max, Multiplier: 2, Jitter: JitterEqual}
+		lo, hi := hold.backoff(s.Overloads)
+		if h := now.Add(lo + time.Duration(o.Rand*float64(hi-lo))); h.After(s.Hold) {
+			s.Hold = h
+		}
+	case o.Class != Overloaded && !o.Sent.Before(s.OverloadSince):
+		s.Overloads, s.ProbeUntil = 0, time.Time{}
+	}
+	s.prune(now)
+}
+
+// sync sets each reported window's TAT from the provider's count and
+// replays the bookings made after the observed call was sent. The count is
+// taken as of now, which errs on the side of caution when the provider
+// counted it at admission.
+func (s *PaceState) sync(now time.Time, o Observation) {
+	synced := false
+	for _, l := range o.Limits {
+		if l.Limit <= 0 || l.Remaining < 0 {
+			continue
+		}
+		w := s.window(l)
+		w.Interval = window / time.Duration(l.Limit)
+		w.Span = window
+		w.TAT = now.Add(time.Duration(max(l.Limit-l.Remaining, 0)) * w.Interval)
+		for _, b := range s.Bookings {
+			if b.At.After(o.Sent) {
+				w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
+			}
+		}
+		synced = true
+	}
+	if !synced {
+		return
+	}
+	s.Synced = o.Sent
+	kept := s.Bookings[:0]
+	for _, b := range s.Bookings {
+		if b.At.After(o.Sent) {
+			kept = append(kept, b)
+		}
+	}
+	s.Bookings = kept
+}
+
+// window returns the state's window for l, adding it if new.
+func (s *PaceState) window(l Window) *PaceWindow {
+	for i := range s.Windows {
+		if s.Windows[i].Reset == l.Reset {
+			return &s.Windows[i]
+		}
+	}
+	s.Windows = append(s.Windows, PaceWindow{Reset: l.Reset, Tokens: l.Tokens})
+	return &s.Windows[len(s.Windows)-1]
+}
+
+// prune drops bookings no response will sync away.
+func (s *PaceState) prune(now time.Time) {
+	i := 0
+	for i < len(s.Bookings) && now.Sub(s.Bookings[i].At) > bookingTTL {
+		i++
+	}
+	s.Bookings = s.Bookings[i:]
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// A Store keeps the PaceState of every limit key. Implementations must be
+// safe for concurrent use.
+type Store interface {
+	// Update calls f with key's state and keeps what f leaves in it. Calls
+	// for the same key are serialized; f may run more than once (an
+	// optimistic store retries it) and must not block.
+	Update(ctx context.Context, key string, f func(*PaceState)) error
+}
+
+// MemoryStore is a Store in process memory. The zero value is ready to use.
+type MemoryStore struct {
+	mu sync.Mutex
+	m  map[string]*PaceState
+}
+
+// Update implements Store. It never fails.
+func (m *MemoryStore) Update(_ context.Context, key string, f func(*PaceState)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = make(map[string]*PaceState)
+	}
+	s, ok := m.m[key]
+	if !ok {
+		s = new(PaceState)
+		m.m[key] = s
+	}
+	f(s)
+	return nil
+}

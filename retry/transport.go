@@ -1,0 +1,93 @@
+package retry
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+)
+
+// Transport is an http.RoundTripper that retries requests with a Retrier.
+// Give it to an SDK client with the SDK's own retries turned off (for
+// openai-go and anthropic-sdk-go: option.WithHTTPClient and
+// option.WithMaxRetries(0)).
+//
+// It keeps the RoundTripper contract: each retry sends a clone of the
+// request with a fresh body from GetBody, the request is never modified,
+// discarded responses are read and closed. A request whose body cannot be
+// replayed (a body and no GetBody) is sent once. Once a response is
+// returned, streaming included, it is never retried: the commit point. When
+// the engine gives up after a response, that response is returned with a
+// nil error, so the SDK reports it as it always does; when it gives up
+// before one, the error is an *Error.
+type Transport struct {
+	// Base sends each attempt; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Retrier decides and paces; it must not be nil.
+	Retrier *Retrier
+	// Key derives a request's limit key and cost; nil means RequestKey.
+	Key func(*http.Request) (Key, Cost)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	keyOf := t.Key
+	if keyOf == nil {
+		keyOf = RequestKey
+	}
+	key, cost := keyOf(req)
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	ctx := req.Context()
+	c := t.Retrier.start(key, cost, replayable)
+	for {
+		if err := c.wait(ctx); err != nil {
+			if c.attempts == 0 && req.Body != nil {
+				req.Body.Close() // the contract: the body is closed, also on errors
+			}
+			return nil, err
+		}
+		attempt := req
+		if c.attempts > 0 {
+			attempt = req.Clone(ctx)
+			if req.GetBody != nil {
+				body, err := req.GetBody()
+				if err != nil {
+					return nil, c.result(err)
+				}
+				attempt.Body = body
+			}
+		}
+		resp, err := base.RoundTrip(attempt)
+		o := Outcome{Provider: key.Provider, Err: err}
+		if err == nil {
+			o.Status, o.Header = resp.StatusCode, resp.Header
+			if resp.StatusCode >= 400 {
+				o.Body = peekBody(resp)
+			}
+		}
+		if d := c.decide(ctx, o); d.Action != Retry {
+			if err != nil {
+				return nil, c.result(err)
+			}
+			return resp, nil
+		}
+		if resp != nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+			resp.Body.Close()
+		}
+	}
+}
+
+// peekBody reads up to maxBody bytes of resp's body for classification and
+// puts them back in front of the rest, so the caller still reads it whole.
+func peekBody(resp *http.Response) []byte {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+	return b
+}

@@ -1,0 +1,182 @@
+// Package sim is a simulated LLM provider: an http.Handler that speaks enough
+// of the OpenAI chat completions, Anthropic messages and Gemini generateContent
+// APIs for the real SDK clients to work against it unchanged, streaming
+// included.
+//
+// It enforces per-minute rate limits with token buckets per (credential,
+// model), reports their state in the providers' rate-limit headers, answers
+// requests that do not fit with provider-shaped 429s carrying a configurable
+// retry hint, and injects faults from a seeded schedule: server errors,
+// overload windows, an exhausted quota, slow responses, connection resets,
+// streams cut in the middle and limits that change over time.
+//
+// Time comes only from time.Now and timers, and no goroutine outlives a
+// request, so a Provider runs inside a testing/synctest bubble, where an hour
+// of rate limiting takes milliseconds. Transport serves requests by calling
+// the handler in-process, without sockets, so SDK clients can talk to it
+// inside the bubble:
+//
+//	p, _ := sim.New(sim.Config{RPM: 60, TPM: 30_000})
+//	client := openai.NewClient(
+//		option.WithBaseURL("http://sim.local/v1"),
+//		option.WithHTTPClient(&http.Client{Transport: sim.Transport{Handler: p}}),
+//	)
+//
+// Routes: POST /v1/chat/completions (also /chat/completions), POST
+// /v1/messages, POST /v1beta/models/{model}:generateContent (also under
+// /v1/models/). The credential is the Authorization bearer token, the
+// x-api-key header, the x-goog-api-key header or the key query parameter.
+package sim
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxBodyBytes bounds the request body the handler reads.
+const maxBodyBytes = 32 << 20
+
+// Provider is a simulated LLM provider. It is an http.Handler and is safe for
+// concurrent use. Create it with New.
+type Provider struct {
+	cfg   Config
+	sched schedule
+	ids   atomic.Int64 // request id sequence
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	buckets  map[key]*[numDims]bucket
+	admitted map[string]int // admitted requests per credential, for QuotaAfter
+	stats    stats
+}
+
+// New returns a Provider for cfg. Its start time, from which Overloads and
+// Capacity steps are measured, is time.Now(). The error wraps
+// ErrInvalidConfig when cfg is invalid.
+func New(cfg Config) (*Provider, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.HintMode == "" {
+		cfg.HintMode = HintTruthful
+	}
+	return &Provider{
+		cfg:      cfg,
+		sched:    schedule{start: time.Now(), burst: cfg.burst(), steps: cfg.Capacity},
+		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		buckets:  make(map[key]*[numDims]bucket),
+		admitted: make(map[string]int),
+	}, nil
+}
+
+// Start returns the provider's start time.
+func (p *Provider) Start() time.Time { return p.sched.start }
+
+// Stats returns a snapshot of the counters.
+func (p *Provider) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats.snapshot()
+}
+
+// ServeHTTP answers one request in the dialect its path selects. Requests
+// are handled in this order: route and body are checked (invalid: 400, 401,
+// 403 or 404); a connection reset is drawn; overload windows, the quota and
+// the rate limits are checked (rejections are answered at once and not
+// charged); the request is charged and admitted; after Latency (or
+// SlowLatency) a server error is drawn, else the reply is written, possibly
+// cut in the middle when streaming.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := p.ids.Add(1)
+	credential := credentialOf(r)
+	d, pathModel, ok := route(r.URL.Path)
+	if !ok || r.Method != http.MethodPost {
+		p.invalid(w, d, credential, id, http.StatusNotFound, "Invalid URL ("+r.Method+" "+r.URL.Path+")")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+	if err != nil {
+		p.invalid(w, d, credential, id, http.StatusBadRequest, "could not read the request body")
+		return
+	}
+	c, err := d.parse(body)
+	if err != nil {
+		p.invalid(w, d, credential, id, http.StatusBadRequest, err.Error())
+		return
+	}
+	if pathModel != "" {
+		c.model = pathModel
+	}
+	if c.model == "" {
+		p.invalid(w, d, credential, id, http.StatusBadRequest, "you must provide a model parameter")
+		return
+	}
+	if credential == "" {
+		p.invalid(w, d, credential, id, http.StatusUnauthorized, "no API key provided")
+		return
+	}
+	c.credential = credential
+	c.id = id
+
+	dec := p.admit(d, c)
+	h := w.Header()
+	d.headers(h, dec.dims, c.id, dec.now)
+	h.Set("Date", dec.now.UTC().Format(http.TimeFormat))
+	switch dec.reason {
+	case "":
+	case ReasonReset:
+		panic(http.ErrAbortHandler)
+	default:
+		d.fail(w, dec.failure(c, p.cfg.HintMode))
+		return
+	}
+
+	if err := sleep(r.Context(), dec.latency); err != nil {
+		p.finish(c.credential, ReasonCanceled)
+		return
+	}
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	if dec.serverError {
+		d.fail(w, failure{reason: ReasonServerError, model: c.model, id: c.id, now: time.Now()})
+		p.finish(c.credential, ReasonServerError)
+		return
+	}
+	cut := c.stream && dec.cut
+	err = d.reply(w, c, time.Now(), cut)
+	switch {
+	case cut:
+		p.finish(c.credential, ReasonStreamCut)
+		panic(http.ErrAbortHandler)
+	case err != nil:
+		p.finish(c.credential, ReasonCanceled)
+	default:
+		p.finish(c.credential, "")
+	}
+}
+
+// invalid answers a request that was not understood.
+func (p *Provider) invalid(w http.ResponseWriter, d dialect, credential string, id int64, status int, msg string) {
+	p.mu.Lock()
+	p.stats.received(credential)
+	p.stats.rejected(credential, ReasonInvalid)
+	p.mu.Unlock()
+	now := time.Now()
+	d.headers(w.Header(), nil, id, now)
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
+	d.fail(w, failure{reason: ReasonInvalid, status: status, message: msg, id: id, now: now})
+}
+
+// finish records the outcome of an admitted request; reason "" is a success.
+func (p *Provider) finish(credential string, reason Reason) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if reason == "" {
+		p.stats.succeeded(credential, time.Since(p.sched.start))
+		return
+	}
+	p.stats.rejected(credential, reason)
+}
