@@ -1,0 +1,61 @@
+// Package retry is dynretry's engine: it reads what an LLM provider said
+// about a failed attempt, decides whether and when another attempt can
+// succeed, and holds back other calls to the same limit so they do not waste
+// attempts.
+//
+// The decision path, in the order data flows:
+//
+//	Outcome ──Assess──▶ Assessment ──Config.Decide──▶ Decision ──▶ wait / return
+//	                         │                            │
+//	                         └─▶ PaceState.Observe        └─▶ Observer
+//
+// An Outcome is one attempt's result: a response (status, headers, body) or
+// an error. Assess classifies it (Classify), reads the wait the provider
+// asked for (ParseHint) and the rate-limit windows it reported
+// (ParseLimits). Config.Decide turns that into a Decision: retry or give up,
+// the delay, and a reason a person can read. Decide is pure: time and
+// randomness are inputs, so every rule is tested at fixed instants.
+//
+// # Classes
+//
+// Every failure gets one Class: rate_limited, quota_exhausted,
+// request_too_large, overloaded, server_error, timeout, connection,
+// conflict, context_length, auth, invalid_request, canceled. The rules, in
+// order: a response without status is canceled, timeout or connection by
+// its error; Bedrock's x-amzn-ErrorType decides for Bedrock; 402 or
+// billing, spend-cap, credit and daily/monthly-quota text is
+// quota_exhausted (Gemini's QuotaFailure quota ids decide between per-minute
+// and per-day); 413 or "Request too large"/"Requested N" above the limit is
+// request_too_large; 529, and 429/5xx that say overloaded or capacity, are
+// overloaded; 429 and throttling text ("Too many tokens", "slow_down") are
+// rate_limited; 408, 504 and 524 are timeout; 409 is conflict; other 503s
+// are overloaded; other 5xx are server_error; 401 and 403 are auth; other
+// 4xx are context_length when the text says so, else invalid_request.
+// x-should-retry: true|false overrides whether a class is retried.
+//
+// # Hints
+//
+// A hint is a floor: the engine never sends before the provider said. In
+// order of preference: retry-after-ms, retry-after (seconds or HTTP-date),
+// Gemini RetryInfo, a wait written in the error message, then the reset of
+// an exhausted rate-limit window. Hostile values (negative, NaN, garbage)
+// are ignored; huge ones saturate at 24h and then exceed Config.MaxHint,
+// which ends the call at once with the reason.
+//
+// # Pacing
+//
+// Calls name their limit with a Key (provider, model, hashed credential).
+// Before every attempt, first attempts included, the call books a time to
+// send from the key's PaceState, kept in a Store: a hint holds every call to
+// the key until it expires; the windows the provider reports (limit,
+// remaining) are modelled as token buckets so calls are not sent into an
+// empty one; an overloaded provider is held with a growing backoff and then
+// probed by one call at a time. A wait that would pass the caller's
+// deadline ends the call at once with ErrDeadline.
+//
+// # Running calls
+//
+// Retrier.Do retries any function; Transport retries HTTP requests and is
+// what SDK clients use. Both run on the caller's goroutine, cancel waits
+// when the context ends, and report every decision to an Observer.
+package retry
