@@ -61,14 +61,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := base.RoundTrip(attempt)
-		o := Outcome{Provider: key.Provider, Err: err}
-		if err == nil {
-			o.Status, o.Header = resp.StatusCode, resp.Header
-			if resp.StatusCode >= 400 {
-				o.Body = peekBody(resp)
-			}
-		}
-		if d := c.decide(ctx, o); d.Action != Retry {
+		if d := c.decide(ctx, ReadOutcome(key.Provider, resp, err)); d.Action != Retry {
 			if err != nil {
 				return nil, c.result(err)
 			}
@@ -81,8 +74,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// peekBody reads up to maxBody bytes of resp's body for classification and
-// puts them back in front of the rest, so the caller still reads it whole.
+// ReadOutcome describes what a RoundTrip returned. For a failed response it
+// reads up to 64 KiB of the body for classification and puts those bytes
+// back in front of the rest, so whoever reads resp.Body still reads it
+// whole.
+func ReadOutcome(p Provider, resp *http.Response, err error) Outcome {
+	o := Outcome{Provider: p, Err: err}
+	if err == nil && resp != nil {
+		o.Status, o.Header = resp.StatusCode, resp.Header
+		if resp.StatusCode >= 400 {
+			o.Body = peekBody(resp)
+		}
+	}
+	return o
+}
+
+// peekBody reads up to maxBody bytes of resp's body and puts them back.
 func peekBody(resp *http.Response) []byte {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	resp.Body = struct {
