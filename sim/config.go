@@ -22,7 +22,10 @@ const DefaultLatency = 200 * time.Millisecond
 // [0, 1] drawn per request from a generator seeded with Seed.
 type Config struct {
 	// Seed seeds the fault schedule: the same seed and the same sequence of
-	// requests give the same faults.
+	// requests give the same faults. Each request draws four numbers on
+	// arrival, whatever its fate, in the order requests take the provider's
+	// lock; concurrent arrivals at the same instant are ordered by the
+	// scheduler.
 	Seed uint64
 
 	// RPM is the requests-per-minute limit, used by every dialect. A request
@@ -42,7 +45,8 @@ type Config struct {
 	// Burst is the bucket capacity as a fraction of a minute's limit: the
 	// capacity of each bucket is limit × Burst. Zero means 1.0 (one minute's
 	// worth). A request whose cost exceeds the capacity can never be admitted
-	// and is rejected as too large.
+	// and is rejected as too large. The limit headers report the per-minute
+	// limit; remaining counts what the bucket holds.
 	Burst float64
 
 	// HintMode selects what a 429 says about when to retry. The zero value
@@ -84,7 +88,10 @@ type Config struct {
 	QuotaAfter int
 	// Capacity scales all limits over time: from each step's At onward the
 	// limits are multiplied by its Factor. Before the first step the factor
-	// is 1. Steps must be in increasing order of At.
+	// is 1. Steps must be in increasing order of At. Buckets refill at the
+	// rate in effect at each instant; a step down shrinks a fuller bucket to
+	// the new capacity. Headers and hints use the limits in effect when the
+	// request arrives, and a hint does not anticipate a later step.
 	Capacity []Step
 }
 

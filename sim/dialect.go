@@ -102,9 +102,9 @@ type dialect interface {
 }
 
 var (
-	openAI    dialect = openAIDialect{}
-	anthropic dialect = anthropicDialect{}
-	gemini    dialect = geminiDialect{}
+	dialectOpenAI    dialect = openAIDialect{}
+	dialectAnthropic dialect = anthropicDialect{}
+	dialectGemini    dialect = geminiDialect{}
 )
 
 // route returns the dialect of path and the model it names (Gemini). When
@@ -112,20 +112,20 @@ var (
 func route(path string) (d dialect, model string, ok bool) {
 	switch path {
 	case "/v1/chat/completions", "/chat/completions":
-		return openAI, "", true
+		return dialectOpenAI, "", true
 	case "/v1/messages":
-		return anthropic, "", true
+		return dialectAnthropic, "", true
 	}
 	for _, prefix := range []string{"/v1beta/models/", "/v1/models/"} {
 		if rest, found := strings.CutPrefix(path, prefix); found {
 			model, method, _ := strings.Cut(rest, ":")
-			return gemini, model, model != "" && method == "generateContent"
+			return dialectGemini, model, model != "" && method == "generateContent"
 		}
 	}
 	if strings.HasPrefix(path, "/v1/messages") {
-		return anthropic, "", false
+		return dialectAnthropic, "", false
 	}
-	return openAI, "", false
+	return dialectOpenAI, "", false
 }
 
 // credentialOf returns the request's API key: the Authorization bearer

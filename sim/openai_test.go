@@ -3,11 +3,13 @@ package sim
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 func TestOpenAIChatCompletion(t *testing.T) {
@@ -108,6 +110,35 @@ func TestOpenAIRateLimitError(t *testing.T) {
 			"Limit 2, Used 2, Requested 1. Please try again in 30s."
 		if apiErr.Message != want {
 			t.Errorf("message = %q, want %q", apiErr.Message, want)
+		}
+	})
+}
+
+// TestOpenAISDKRetriesHonorHint checks that the SDK's own retry loop, reading
+// retry-after-ms, gets the 61st request of a minute through after exactly
+// the stated wait.
+func TestOpenAISDKRetriesHonorHint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(t, Config{RPM: 60, Latency: -1})
+		client := openai.NewClient(
+			option.WithBaseURL("http://sim.local/v1"),
+			option.WithHTTPClient(&http.Client{Transport: Transport{Handler: p}}),
+			option.WithAPIKey("sk-test"),
+		)
+		for range 60 {
+			if _, err := client.Chat.Completions.New(context.Background(), chatParams("hi")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := time.Now()
+		if _, err := client.Chat.Completions.New(context.Background(), chatParams("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Errorf("61st request took %v, want 1s", d)
+		}
+		if s := p.Stats(); s.Rejected[ReasonRateLimited] != 1 || s.Succeeded != 61 {
+			t.Errorf("stats = %+v", s.Counts)
 		}
 	})
 }

@@ -20,8 +20,11 @@ import (
 // handler returns. The response is returned as soon as the handler commits
 // it: on its first Write, on Flush, or when it returns. Until then,
 // WriteHeader and header changes are only recorded, as with net/http. The
-// body then streams through a pipe: each handler Write blocks until the
-// client has read it.
+// body then streams to the client as the handler writes it. Writes never
+// wait for the client (they are buffered, as a socket would buffer a small
+// response), so the handler finishes even if the client never reads or
+// closes the body. Reading the body to io.EOF guarantees that the handler
+// has returned.
 //
 // A handler that panics with http.ErrAbortHandler (or any other value)
 // behaves like a server whose connection breaks: before the response is
@@ -52,9 +55,9 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	hctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	rw := &pipeResponseWriter{header: make(http.Header), pw: pw, ready: make(chan struct{})}
-	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
+	body := newPipe()
+	rw := &pipeResponseWriter{header: make(http.Header), body: body, ready: make(chan struct{})}
+	stop := context.AfterFunc(ctx, func() { body.abort(ctx.Err()) })
 
 	sreq := req.Clone(hctx)
 	sreq.RequestURI = req.URL.RequestURI()
@@ -68,7 +71,7 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer cancel()
 		defer stop()
 		defer closeRequestBody(req)
-		rw.serve(t.Handler, sreq, ctx)
+		rw.serve(ctx, t.Handler, sreq)
 	}()
 
 	select {
@@ -86,7 +89,7 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        rw.sent,
-		Body:          &pipeBody{pr: pr, cancel: cancel},
+		Body:          &pipeBody{pipe: body, cancel: cancel},
 		ContentLength: -1,
 		Request:       req,
 	}
@@ -107,7 +110,7 @@ func closeRequestBody(req *http.Request) {
 // status, sent and err after ready is closed.
 type pipeResponseWriter struct {
 	header      http.Header
-	pw          *io.PipeWriter
+	body        *pipe
 	status      int
 	wroteHeader bool
 
@@ -128,19 +131,18 @@ func (rw *pipeResponseWriter) WriteHeader(status int) {
 	rw.wroteHeader, rw.status = true, status
 }
 
-// Write commits the response and writes p to the body. It blocks until the
-// client has read p, and fails once the client closed the body or its
-// context is done.
+// Write commits the response and writes p to the body. It fails once the
+// client closed the body or its context is done.
 func (rw *pipeResponseWriter) Write(p []byte) (int, error) {
 	if !rw.committed && rw.header.Get("Content-Type") == "" {
 		rw.header.Set("Content-Type", http.DetectContentType(p))
 	}
 	rw.commit()
-	return rw.pw.Write(p)
+	return rw.body.Write(p)
 }
 
-// Flush commits the response. Writes are not buffered, so there is nothing
-// else to flush.
+// Flush commits the response. Written data is already readable by the
+// client, so there is nothing else to flush.
 func (rw *pipeResponseWriter) Flush() { rw.commit() }
 
 // commit sends the header to RoundTrip once.
@@ -157,16 +159,12 @@ func (rw *pipeResponseWriter) commit() {
 // serve runs h and closes the pipe when it returns or panics. clientCtx is
 // the request's own context: when it is done, the body fails with its error
 // rather than ending cleanly.
-func (rw *pipeResponseWriter) serve(h http.Handler, r *http.Request, clientCtx context.Context) {
+func (rw *pipeResponseWriter) serve(clientCtx context.Context, h http.Handler, r *http.Request) {
 	defer func() {
 		v := recover()
 		if v == nil {
 			rw.commit()
-			if err := clientCtx.Err(); err != nil {
-				rw.pw.CloseWithError(err)
-			} else {
-				rw.pw.Close()
-			}
+			rw.body.closeWrite(clientCtx.Err())
 			return
 		}
 		resetErr, bodyErr := connReset(), io.ErrUnexpectedEOF
@@ -178,21 +176,22 @@ func (rw *pipeResponseWriter) serve(h http.Handler, r *http.Request, clientCtx c
 			rw.err = resetErr
 			close(rw.ready)
 		}
-		rw.pw.CloseWithError(bodyErr)
+		rw.body.closeWrite(bodyErr)
 	}()
 	h.ServeHTTP(rw, r)
 }
 
 // pipeBody is a response body read from the handler's pipe.
 type pipeBody struct {
-	pr     *io.PipeReader
+	pipe   *pipe
 	cancel context.CancelFunc
 }
 
-func (b *pipeBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
+func (b *pipeBody) Read(p []byte) (int, error) { return b.pipe.Read(p) }
 
 // Close cancels the handler's context and makes its further writes fail.
 func (b *pipeBody) Close() error {
 	b.cancel()
-	return b.pr.Close()
+	b.pipe.closeRead()
+	return nil
 }
