@@ -1,0 +1,201 @@
+package config_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autopack/dynretry/config"
+	"github.com/autopack/dynretry/retry"
+)
+
+func TestLovableOverride(t *testing.T) {
+	t.Parallel()
+	spellings := map[string]bool{
+		"true": true, "TRUE": true, "True": true, " true ": true, "1": true,
+		"yes": true, "YES": true, "Yes": true, "on": true, "ON": true, "On": true, "\ton\n": true,
+		"false": false, "FALSE": false, "False": false, " false ": false, "0": false,
+		"no": false, "NO": false, "No": false, "off": false, "OFF": false, "Off": false,
+	}
+	// Both ways: over a file that enables and over one that disables.
+	for _, file := range []string{"", fixture("disabled.yaml")} {
+		for value, want := range spellings {
+			t.Run(file+"/"+value, func(t *testing.T) {
+				t.Parallel()
+				s, err := config.Load(file, []string{"LOVABLE_DYNAMIC_RETRY_DELAYS=" + value})
+				require.NoError(t, err)
+				assert.Equal(t, want, s.Enabled)
+				assert.True(t, s.EnabledFromEnv)
+			})
+		}
+	}
+}
+
+func TestLovableNoOverride(t *testing.T) {
+	t.Parallel()
+	tests := map[string][]string{
+		"unset":           nil,
+		"empty":           {"LOVABLE_DYNAMIC_RETRY_DELAYS="},
+		"spaces":          {"LOVABLE_DYNAMIC_RETRY_DELAYS=   "},
+		"other case name": {"lovable_dynamic_retry_delays=true"},
+	}
+	for name, environ := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, err := config.Load(fixture("disabled.yaml"), environ)
+			require.NoError(t, err)
+			assert.False(t, s.Enabled, "the file's enabled: false stands")
+			assert.False(t, s.EnabledFromEnv)
+		})
+	}
+}
+
+func TestLovableInvalid(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"maybe":  `config: LOVABLE_DYNAMIC_RETRY_DELAYS="maybe": want true/false, 1/0, yes/no or on/off`,
+		"2":      `config: LOVABLE_DYNAMIC_RETRY_DELAYS="2": want true/false, 1/0, yes/no or on/off`,
+		" t ":    `config: LOVABLE_DYNAMIC_RETRY_DELAYS=" t ": want true/false, 1/0, yes/no or on/off`,
+		"enable": `config: LOVABLE_DYNAMIC_RETRY_DELAYS="enable": want true/false, 1/0, yes/no or on/off`,
+	}
+	for value, want := range tests {
+		t.Run(value, func(t *testing.T) {
+			t.Parallel()
+			s, err := config.Load("", []string{"LOVABLE_DYNAMIC_RETRY_DELAYS=" + value})
+			require.EqualError(t, err, want)
+			assert.Zero(t, s)
+		})
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	t.Parallel()
+	policy := func(s *config.Settings, c retry.Class, edit func(p *retry.Policy)) {
+		p := s.Engine.Policies[c]
+		edit(&p)
+		s.Engine.Policies[c] = p
+	}
+	tests := map[string]struct {
+		path    string
+		environ []string
+		want    func(s *config.Settings) // edits the defaults
+	}{
+		"max_hint": {
+			environ: []string{"DYNRETRY_MAX_HINT=90s"},
+			want:    func(s *config.Settings) { s.Engine.MaxHint = 90 * time.Second },
+		},
+		"rollout_percent": {
+			environ: []string{"DYNRETRY_ROLLOUT_PERCENT=50"},
+			want:    func(s *config.Settings) { s.RolloutPercent = 50 },
+		},
+		"rollout_percent 0": {
+			environ: []string{"DYNRETRY_ROLLOUT_PERCENT=0"},
+			want:    func(s *config.Settings) { s.RolloutPercent = 0 },
+		},
+		"spread keys": {
+			environ: []string{"DYNRETRY_SPREAD=0.5", "DYNRETRY_SPREAD_MIN=1ms", "DYNRETRY_SPREAD_MAX=1m"},
+			want: func(s *config.Settings) {
+				s.Engine.Spread, s.Engine.SpreadMin, s.Engine.SpreadMax = 0.5, time.Millisecond, time.Minute
+			},
+		},
+		"budget nested": {
+			environ: []string{"DYNRETRY_BUDGET__MAX_TOKENS=50", "DYNRETRY_BUDGET__RATIO=0.3"},
+			want:    func(s *config.Settings) { s.Engine.Budget = retry.BudgetConfig{MaxTokens: 50, Ratio: 0.3} },
+		},
+		"budget disabled": {
+			environ: []string{"DYNRETRY_BUDGET__MAX_TOKENS=-1"},
+			want:    func(s *config.Settings) { s.Engine.Budget.MaxTokens = -1 },
+		},
+		"overload nested": {
+			environ: []string{"DYNRETRY_OVERLOAD__BASE=1s", "DYNRETRY_OVERLOAD__MAX=1m", "DYNRETRY_OVERLOAD__PROBE_TIMEOUT=10s"},
+			want: func(s *config.Settings) {
+				s.Engine.Overload = retry.OverloadConfig{Base: time.Second, Max: time.Minute, ProbeTimeout: 10 * time.Second}
+			},
+		},
+		"policy field keeps the others": {
+			environ: []string{"DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS=5"},
+			want: func(s *config.Settings) {
+				policy(s, retry.RateLimited, func(p *retry.Policy) { p.MaxAttempts = 5 })
+			},
+		},
+		"every policy field": {
+			environ: []string{
+				"DYNRETRY_POLICIES__TIMEOUT__MAX_ATTEMPTS=2",
+				"DYNRETRY_POLICIES__TIMEOUT__BASE=2s",
+				"DYNRETRY_POLICIES__TIMEOUT__MAX=20s",
+				"DYNRETRY_POLICIES__TIMEOUT__MULTIPLIER=1.5",
+				"DYNRETRY_POLICIES__TIMEOUT__JITTER=none",
+			},
+			want: func(s *config.Settings) {
+				s.Engine.Policies[retry.Timeout] = retry.Policy{MaxAttempts: 2, Base: 2 * time.Second, Max: 20 * time.Second, Multiplier: 1.5, Jitter: retry.JitterNone}
+			},
+		},
+		"non-retryable class": {
+			environ: []string{"DYNRETRY_POLICIES__AUTH__MAX_ATTEMPTS=2"},
+			want: func(s *config.Settings) {
+				p := retry.DefaultPolicies[retry.ServerError]
+				p.MaxAttempts, p.Jitter = 2, retry.JitterEqual
+				s.Engine.Policies[retry.Auth] = p
+			},
+		},
+		"name after the prefix in any case, value trimmed": {
+			environ: []string{"DYNRETRY_Max_Hint=  90s  "},
+			want:    func(s *config.Settings) { s.Engine.MaxHint = 90 * time.Second },
+		},
+		"empty value is unset": {
+			environ: []string{"DYNRETRY_MAX_HINT=", "DYNRETRY_SPREAD=  "},
+			want:    func(s *config.Settings) {},
+		},
+		"last duplicate wins": {
+			environ: []string{"DYNRETRY_MAX_HINT=bad", "DYNRETRY_MAX_HINT=1m"},
+			want:    func(s *config.Settings) { s.Engine.MaxHint = time.Minute },
+		},
+		"other prefixes and non-key variables are ignored": {
+			environ: []string{"PATH=/bin", "dynretry_max_hint=junk", "DYNRETRYMAX_HINT=junk", "DYNRETRY_DEMO_API_KEY=sk-test", "NOEQUALS"},
+			want:    func(s *config.Settings) {},
+		},
+		"environment over file, file's other fields kept": {
+			path:    fixture("partial_policy.yaml"),
+			environ: []string{"DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS=7", "DYNRETRY_BUDGET__RATIO=0.4"},
+			want: func(s *config.Settings) {
+				s.Source = fixture("partial_policy.yaml")
+				s.Engine.Budget.Ratio = 0.4
+				policy(s, retry.RateLimited, func(p *retry.Policy) { p.MaxAttempts = 7 })
+				policy(s, retry.ServerError, func(p *retry.Policy) { p.Base, p.Jitter = time.Second, retry.JitterFull })
+			},
+		},
+		"DYNRETRY_CONFIG names the file": {
+			environ: []string{"DYNRETRY_CONFIG=" + fixture("disabled.yaml")},
+			want: func(s *config.Settings) {
+				s.Enabled, s.RolloutPercent, s.Source = false, 0, fixture("disabled.yaml")
+			},
+		},
+		"DYNRETRY_CONFIG ignored when a path is given": {
+			path:    fixture("empty_section.yaml"),
+			environ: []string{"DYNRETRY_CONFIG=" + fixture("does-not-exist.yaml")},
+			want:    func(s *config.Settings) { s.Source = fixture("empty_section.yaml") },
+		},
+		"empty DYNRETRY_CONFIG means no file": {
+			environ: []string{"DYNRETRY_CONFIG= "},
+			want:    func(s *config.Settings) {},
+		},
+		"LOVABLE over DYNRETRY_CONFIG's file": {
+			environ: []string{"DYNRETRY_CONFIG=" + fixture("disabled.yaml"), "LOVABLE_DYNAMIC_RETRY_DELAYS=on"},
+			want: func(s *config.Settings) {
+				s.Enabled, s.EnabledFromEnv, s.RolloutPercent, s.Source = true, true, 0, fixture("disabled.yaml")
+			},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Load(tt.path, tt.environ)
+			require.NoError(t, err)
+			want := defaults()
+			tt.want(&want)
+			assert.Equal(t, want, got)
+		})
+	}
+}
