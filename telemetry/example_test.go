@@ -1,0 +1,53 @@
+package telemetry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/rollout"
+	"github.com/autopack/dynretry/telemetry"
+)
+
+// A call's span, the engine's attempts as its children, and the metrics on
+// a Prometheus handler.
+func Example() {
+	ctx := context.Background()
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "runner", Prometheus: true})
+	if err != nil {
+		panic(err)
+	}
+	defer tel.Shutdown(ctx)
+	r, err := retry.New(retry.DefaultConfig(), retry.WithObserver(tel.Observer()))
+	if err != nil {
+		panic(err)
+	}
+
+	ctx, span := tel.StartCall(ctx, telemetry.CallInfo{
+		RunID: "run-1", Provider: "openai", Model: "gpt-test",
+		Flag: rollout.Assignment{Cohort: rollout.Treatment, FlagKey: rollout.FlagKey, Variant: "on"},
+	})
+	key := retry.Key{Provider: retry.OpenAI, Model: "gpt-test", Credential: retry.CredentialID("the key")}
+	err = r.Do(ctx, key, func(ctx context.Context) error { return nil })
+	var class retry.Class
+	if re := (*retry.Error)(nil); errors.As(err, &re) {
+		class = re.Decision.Class
+	}
+	tel.EndCall(ctx, span, class, err)
+
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "dynretry_") {
+			fmt.Println(line[:strings.Index(line, "{")], line[strings.LastIndex(line, " ")+1:])
+		}
+	}
+	// Output:
+	// dynretry_attempts_total 1
+	// dynretry_calls_total 1
+}

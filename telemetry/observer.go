@@ -1,0 +1,138 @@
+package telemetry
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/autopack/dynretry/retry"
+)
+
+// Observer returns a retry.Observer that records each retry.Event as one
+// span SpanAttempt and its metrics. It depends only on the Event and on the
+// CallInfo in ctx, so it serves both cohorts: the engine's Retrier, and the
+// control cohort's transport that builds an Event per SDK attempt.
+//
+// The span is a child of ctx's span (the call's span when ctx came from
+// StartCall). It starts at e.Start and ends at e.End; when e.Sent is false
+// (the call ended before the attempt was sent) it is a zero-length span at
+// e.End, of kind Internal instead of Client. A zero e.End means now, a zero
+// e.Start means e.End. Its attributes:
+//
+//	dynretry.run_id                 CallFrom(ctx).RunID ("" when ctx carries no CallInfo)
+//	dynretry.cohort                 CallFrom(ctx)'s cohort, "control" when ctx carries none
+//	dynretry.attempt                e.Decision.Attempt (1-based)
+//	dynretry.decision               e.Decision.Action: success, retry or give_up
+//	dynretry.sent                   e.Sent (bool)
+//	dynretry.class                  e.Decision.Class; absent on success (and when empty)
+//	dynretry.hint_source            e.Decision.HintSource; absent on success (and when empty)
+//	dynretry.hint_ms                e.Decision.Hint.Wait in ms; only when the hint is valid and e.Sent
+//	dynretry.delay_ms               e.Decision.Delay in ms (0 unless retry)
+//	dynretry.reason                 e.Decision.Reason, redacted (see Redact)
+//	dynretry.provider, .model       e.Key.Provider and e.Key.Model, when not empty
+//	http.response.status_code       e.Decision.Status; only when not 0 and e.Sent
+//	http.request.resend_count       attempt−1; only when e.Sent and attempt > 1 (as the
+//	                                semantic conventions ask: set if and only if resent)
+//	error.type                      the class on a failure (retry or give_up), "_OTHER" without one
+//
+// The span's status is Error on give_up, with the class as description
+// (the reason is an attribute). Never emitted: e.Key.Credential, the
+// provider's message (Decision.Message), the error's text (Decision.Err),
+// any header.
+//
+// Metrics, all with dynretry.cohort, and dynretry.class when the event has a
+// class: MetricAttempts +1 with dynretry.decision for each sent attempt
+// (e.Sent; an attempt that was never sent is not counted), MetricGiveups +1
+// on give_up (sent or not), and MetricDelay records e.Decision.Delay in
+// seconds on retry.
+//
+// The Observer of a nil Telemetry does nothing.
+func (t *Telemetry) Observer() retry.Observer {
+	if t == nil {
+		return retry.ObserverFunc(func(context.Context, retry.Event) {})
+	}
+	return observer{t}
+}
+
+type observer struct{ t *Telemetry }
+
+// Observe records e; see Telemetry.Observer.
+func (o observer) Observe(ctx context.Context, e retry.Event) {
+	t, d := o.t, e.Decision
+	call, _ := CallFrom(ctx)
+	cohort := string(call.Cohort())
+
+	end := e.End
+	if end.IsZero() {
+		end = time.Now()
+	}
+	start, kind := e.Start, trace.SpanKindClient
+	if start.IsZero() || !e.Sent {
+		start = end
+	}
+	if !e.Sent {
+		kind = trace.SpanKindInternal
+	}
+
+	failed := d.Action != retry.Success
+	attrs := make([]attribute.KeyValue, 0, 16)
+	attrs = append(attrs,
+		keyRunID.String(call.RunID),
+		keyCohort.String(cohort),
+		keyAttempt.Int(d.Attempt),
+		keyDecision.String(string(d.Action)),
+		keySent.Bool(e.Sent),
+		keyDelayMS.Int64(d.Delay.Milliseconds()),
+		keyReason.String(Redact(d.Reason)),
+	)
+	attrs = appendNonEmpty(attrs, keyProvider.String(string(e.Key.Provider)), keyModel.String(e.Key.Model))
+	if failed {
+		attrs = appendNonEmpty(attrs, keyClass.String(string(d.Class)), keyHintSource.String(string(d.HintSource)))
+		errType := string(d.Class)
+		if errType == "" {
+			errType = ErrorTypeOther
+		}
+		attrs = append(attrs, KeyErrorType.String(errType))
+	}
+	if e.Sent {
+		if d.Hint.Valid() {
+			attrs = append(attrs, keyHintMS.Int64(d.Hint.Wait.Milliseconds()))
+		}
+		if d.Status != 0 {
+			attrs = append(attrs, KeyHTTPStatusCode.Int(d.Status))
+		}
+		if d.Attempt > 1 {
+			attrs = append(attrs, KeyHTTPResendCount.Int(d.Attempt-1))
+		}
+	}
+
+	_, span := t.tracer.Start(ctx, SpanAttempt,
+		trace.WithSpanKind(kind), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	if d.Action == retry.GiveUp {
+		desc := string(d.Class)
+		if desc == "" {
+			desc = ErrorTypeOther
+		}
+		span.SetStatus(codes.Error, desc)
+	}
+	span.End(trace.WithTimestamp(end))
+
+	labels := []attribute.KeyValue{keyCohort.String(cohort)}
+	if failed && d.Class != "" {
+		labels = append(labels, keyClass.String(string(d.Class)))
+	}
+	set := attribute.NewSet(labels...)
+	if e.Sent {
+		t.attempts.Add(ctx, 1, metric.WithAttributeSet(set), metric.WithAttributes(keyDecision.String(string(d.Action))))
+	}
+	switch d.Action {
+	case retry.GiveUp:
+		t.giveups.Add(ctx, 1, metric.WithAttributeSet(set))
+	case retry.Retry:
+		t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set))
+	}
+}
