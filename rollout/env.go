@@ -1,0 +1,116 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/open-feature/go-sdk/openfeature"
+)
+
+// EnvProviderName is the Metadata name of an [EnvProvider].
+const EnvProviderName = "dynretry-env"
+
+// Variants served by EnvProvider.
+const (
+	variantEnvOn  = "env-on"
+	variantEnvOff = "env-off"
+)
+
+// EnvProvider is an OpenFeature provider that answers [FlagKey] from the environment variable [EnvVar]
+// (LOVABLE_DYNAMIC_RETRY_DELAYS). The variable is read at every evaluation, so changing it applies to the
+// next evaluation.
+//
+// Results for FlagKey, after trimming spaces from the value:
+//   - true, 1, yes, on (any case): value true, variant "env-on", reason STATIC;
+//   - false, 0, no, off (any case): value false, variant "env-off", reason STATIC;
+//   - unset or empty: FLAG_NOT_FOUND, so a multi-provider asks the next provider;
+//   - anything else: the caller's default value, reason ERROR, error code PARSE_ERROR with a message that
+//     names the variable and quotes the value.
+//
+// Any other flag key gives FLAG_NOT_FOUND; FlagKey evaluated as anything but a boolean gives TYPE_MISMATCH.
+// It needs no initialization or shutdown, emits no events and has no hooks. It is safe for concurrent use
+// when its getenv is.
+type EnvProvider struct {
+	getenv func(string) string
+}
+
+var _ openfeature.FeatureProvider = (*EnvProvider)(nil)
+
+// NewEnvProvider returns a provider that reads EnvVar through getenv; a nil getenv means [os.Getenv].
+func NewEnvProvider(getenv func(string) string) *EnvProvider {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	return &EnvProvider{getenv: getenv}
+}
+
+// parseEnvValue reports what a value of EnvVar means: on is the flag value, and set is false when the
+// value is empty after trimming spaces (the variable does not decide). An unrecognised value is an error
+// naming the variable and quoting the value.
+func parseEnvValue(value string) (on, set bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(value)) {
+	case "":
+		return false, false, nil
+	case "true", "1", "yes", "on":
+		return true, true, nil
+	case "false", "0", "no", "off":
+		return false, true, nil
+	default:
+		return false, true, fmt.Errorf("%s=%q is not a boolean: want true/false, 1/0, yes/no or on/off", EnvVar, value)
+	}
+}
+
+// Metadata returns the name "dynretry-env".
+func (p *EnvProvider) Metadata() openfeature.Metadata {
+	return openfeature.Metadata{Name: EnvProviderName}
+}
+
+// Hooks returns no hooks.
+func (p *EnvProvider) Hooks() []openfeature.Hook { return nil }
+
+// BooleanEvaluation resolves FlagKey as documented on [EnvProvider].
+func (p *EnvProvider) BooleanEvaluation(_ context.Context, flag string, defaultValue bool, _ openfeature.FlattenedContext) openfeature.BoolResolutionDetail {
+	if flag != FlagKey {
+		return boolError(defaultValue, openfeature.NewFlagNotFoundResolutionError("flag "+flag+" is not served by "+EnvProviderName))
+	}
+	on, set, err := parseEnvValue(p.getenv(EnvVar))
+	switch {
+	case err != nil:
+		return boolError(defaultValue, openfeature.NewParseErrorResolutionError(err.Error()))
+	case !set:
+		return boolError(defaultValue, openfeature.NewFlagNotFoundResolutionError(EnvVar+" is not set"))
+	}
+	variant := variantEnvOff
+	if on {
+		variant = variantEnvOn
+	}
+	return openfeature.BoolResolutionDetail{
+		Value: on,
+		ProviderResolutionDetail: openfeature.ProviderResolutionDetail{
+			Reason:  openfeature.StaticReason,
+			Variant: variant,
+		},
+	}
+}
+
+// StringEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (p *EnvProvider) StringEvaluation(_ context.Context, flag string, defaultValue string, _ openfeature.FlattenedContext) openfeature.StringResolutionDetail {
+	return notBoolean(flag, defaultValue, EnvProviderName)
+}
+
+// FloatEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (p *EnvProvider) FloatEvaluation(_ context.Context, flag string, defaultValue float64, _ openfeature.FlattenedContext) openfeature.FloatResolutionDetail {
+	return notBoolean(flag, defaultValue, EnvProviderName)
+}
+
+// IntEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (p *EnvProvider) IntEvaluation(_ context.Context, flag string, defaultValue int64, _ openfeature.FlattenedContext) openfeature.IntResolutionDetail {
+	return notBoolean(flag, defaultValue, EnvProviderName)
+}
+
+// ObjectEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (p *EnvProvider) ObjectEvaluation(_ context.Context, flag string, defaultValue any, _ openfeature.FlattenedContext) openfeature.InterfaceResolutionDetail {
+	return notBoolean(flag, defaultValue, EnvProviderName)
+}
