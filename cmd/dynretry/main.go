@@ -23,6 +23,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newExplain())
+	root.AddCommand(newExplain(), newDemo(), newReport(), newSim())
 	return root
 }
