@@ -43,6 +43,12 @@ func (c *call) wait(ctx context.Context) error {
 		// A store that fails is bypassed: the call goes unpaced rather than
 		// not at all.
 		_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
+			if s.Overloads > 0 && from.After(now) {
+				// Overloaded: come back when the delay ends rather than take
+				// the probe's place while sleeping.
+				at, booked = from, false
+				return
+			}
 			at, booked = s.Reserve(from, deadline, c.cost, c.r.cfg.Overload)
 		})
 		if !deadline.IsZero() && at.After(deadline) {
@@ -130,12 +136,20 @@ func (c *call) observe(ctx context.Context, e Event) {
 }
 
 // result is what Do returns after the last decision: nil on success, else
-// an *Error wrapping err.
-func (c *call) result(err error) error {
+// an *Error wrapping err and, when the call stopped for the deadline or the
+// context, ErrDeadline or ctx.Err().
+func (c *call) result(ctx context.Context, err error) error {
 	if c.last.Action == Success {
 		return nil
 	}
-	return &Error{Decision: c.last, Attempts: c.attempts, Waited: c.waited, Err: err}
+	e := &Error{Decision: c.last, Attempts: c.attempts, Waited: c.waited, Err: err}
+	switch {
+	case c.last.Deadline:
+		e.Cause = ErrDeadline
+	case c.last.Class == Canceled:
+		e.Cause = ctx.Err()
+	}
+	return e
 }
 
 // sleep waits for d or until ctx ends, whichever is first, and returns

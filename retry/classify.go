@@ -74,10 +74,12 @@ func quotaExhausted(eb *errorBody, text string) bool {
 	return containsAny(text, quotaPhrases)
 }
 
+// quotaPhrases has no bare "billing": OpenAI's per-minute rate-limit message
+// links to …/account/billing.
 var quotaPhrases = []string{
 	"insufficient_quota", "billing_hard_limit", "billing_not_active", "spend_limit", "spend limit",
 	"exceeded your current quota", "credit balance", "insufficient credits", "insufficient balance",
-	"out of credits", "billing", "per day", "(tpd)", "(rpd)", "daily limit", "daily quota",
+	"out of credits", "per day", "(tpd)", "(rpd)", "daily limit", "daily quota",
 	"per month", "monthly limit", "monthly quota",
 }
 

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -147,7 +148,8 @@ func (c *Config) Decide(in Input) Decision {
 	}
 
 	if in.Hint.Valid() {
-		spread := min(max(time.Duration(float64(in.Hint.Wait)*c.Spread), c.SpreadMin), c.SpreadMax)
+		// The last bound keeps hint+spread from overflowing.
+		spread := min(max(time.Duration(float64(in.Hint.Wait)*c.Spread), c.SpreadMin), c.SpreadMax, math.MaxInt64-in.Hint.Wait)
 		d.DelayMin, d.DelayMax = in.Hint.Wait, in.Hint.Wait+spread
 	} else {
 		d.DelayMin, d.DelayMax = policy.backoff(in.Streak + 1)

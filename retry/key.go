@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 )
@@ -134,5 +135,9 @@ func EstimateTokens(body []byte) int64 {
 		}
 	}
 	walk(v, false)
-	return (chars+3)/4 + out
+	in := (chars + 3) / 4
+	if out > math.MaxInt64-in { // saturate rather than wrap around
+		return math.MaxInt64
+	}
+	return in + out
 }

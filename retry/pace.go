@@ -80,7 +80,13 @@ func (w *PaceWindow) cost(c Cost) time.Duration {
 	if w.Tokens {
 		n = c.Tokens
 	}
-	return min(time.Duration(n)*w.Interval, w.Span)
+	if n <= 0 || w.Interval <= 0 {
+		return 0
+	}
+	if n > int64(w.Span/w.Interval) { // also keeps n·Interval from overflowing
+		return w.Span
+	}
+	return time.Duration(n) * w.Interval
 }
 
 // Reserve asks to send a call of cost c at now or later. It returns the
@@ -97,7 +103,7 @@ func (s *PaceState) Reserve(now, latest time.Time, c Cost, cfg OverloadConfig) (
 	if probe {
 		switch {
 		case s.ProbeUntil.After(now):
-			return earlier(s.ProbeUntil, now.Add(probePoll)), false
+			return later(at, earlier(s.ProbeUntil, now.Add(probePoll))), false
 		case at.After(now):
 			return at, false
 		}
@@ -142,7 +148,8 @@ type Observation struct {
 // windows reported with a limit and a remaining count are synced to the
 // provider's count (if the response is not older than the last one
 // applied), a later hold replaces the current one, and overloaded failures
-// grow the overload hold while successes end it.
+// grow the overload hold while successes end it. A canceled call (the
+// caller's context ended) ends nothing; it only frees the probe's place.
 func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 	if !o.Sent.Before(s.Synced) {
 		s.sync(now, o)
@@ -160,6 +167,10 @@ func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 		if h := now.Add(lo + time.Duration(o.Rand*float64(hi-lo))); h.After(s.Hold) {
 			s.Hold = h
 		}
+	case o.Class == Canceled && !o.Sent.Before(s.OverloadSince):
+		// The caller gave up: no news of the provider. The overload lasts,
+		// but the probe's place is free.
+		s.ProbeUntil = time.Time{}
 	case o.Class != Overloaded && !o.Sent.Before(s.OverloadSince):
 		s.Overloads, s.ProbeUntil = 0, time.Time{}
 	}

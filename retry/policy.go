@@ -227,10 +227,12 @@ func (c *Config) Validate() error {
 // failures without a hint: [lo, hi] from which the delay is drawn.
 func (p Policy) backoff(k int) (lo, hi time.Duration) {
 	d := float64(p.Base) * math.Pow(p.Multiplier, float64(max(k-1, 0)))
-	if d > float64(p.Max) || math.IsInf(d, 0) || math.IsNaN(d) {
-		d = float64(p.Max)
+	// Not time.Duration(float64(p.Max)): that overflows for a Max near the
+	// int64 limit. The comparison is false for NaN and +Inf too.
+	hi = p.Max
+	if d < float64(p.Max) {
+		hi = min(time.Duration(d), p.Max)
 	}
-	hi = time.Duration(d)
 	switch p.Jitter {
 	case JitterFull:
 		return 0, hi

@@ -67,7 +67,7 @@ func (r *Retrier) Do(ctx context.Context, key Key, op func(ctx context.Context) 
 		}
 		err := op(ctx)
 		if d := c.decide(ctx, OutcomeOf(err)); d.Action != Retry {
-			return c.result(err)
+			return c.result(ctx, err)
 		}
 	}
 }

@@ -55,7 +55,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.GetBody != nil {
 				body, err := req.GetBody()
 				if err != nil {
-					return nil, c.result(err)
+					return nil, c.result(ctx, err)
 				}
 				attempt.Body = body
 			}
@@ -63,7 +63,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := base.RoundTrip(attempt)
 		if d := c.decide(ctx, ReadOutcome(key.Provider, resp, err)); d.Action != Retry {
 			if err != nil {
-				return nil, c.result(err)
+				return nil, c.result(ctx, err)
 			}
 			return resp, nil
 		}

@@ -1,0 +1,391 @@
+package retry
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+var overloadCfg = OverloadConfig{Base: 2 * time.Second, Max: 20 * time.Second, ProbeTimeout: 30 * time.Second}
+
+var one = Cost{Requests: 1}
+
+// requests is a requests window of limit with remaining left.
+func requests(limit, remaining int64) Limits {
+	return Limits{{Reset: SourceResetRequests, Limit: limit, Remaining: remaining, Until: time.Minute}}
+}
+
+// reserve books a call and fails the test unless it is booked at want.
+func reserve(t *testing.T, s *PaceState, now time.Time, c Cost, want time.Time) {
+	t.Helper()
+	at, ok := s.Reserve(now, time.Time{}, c, overloadCfg)
+	if !ok || !at.Equal(want) {
+		t.Fatalf("Reserve(%v) = %v, %v; want %v, true", now.Sub(t0), at.Sub(t0), ok, want.Sub(t0))
+	}
+}
+
+// refused fails the test unless a Reserve at now is refused with the time to
+// come back want.
+func refused(t *testing.T, s *PaceState, now time.Time, want time.Time) {
+	t.Helper()
+	n := len(s.Bookings)
+	at, ok := s.Reserve(now, time.Time{}, one, overloadCfg)
+	if ok || !at.Equal(want) {
+		t.Fatalf("Reserve(%v) = %v, %v; want %v, false", now.Sub(t0), at.Sub(t0), ok, want.Sub(t0))
+	}
+	if len(s.Bookings) != n {
+		t.Fatalf("a refused Reserve booked: %d bookings, want %d", len(s.Bookings), n)
+	}
+}
+
+func TestPaceZeroStateLetsEverythingGo(t *testing.T) {
+	var s PaceState
+	for i := range 100 {
+		reserve(t, &s, ts(float64(i)/10), one, ts(float64(i)/10))
+	}
+	if len(s.Windows) != 0 {
+		t.Errorf("Windows = %v, want none", s.Windows)
+	}
+}
+
+func TestPaceSyncedWindowSpacesCallsOnceEmpty(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 2)}, overloadCfg)
+	if len(s.Windows) != 1 || s.Windows[0].Interval != time.Second || s.Windows[0].Span != time.Minute || !s.Windows[0].TAT.Equal(ts(58)) {
+		t.Fatalf("Windows = %+v, want one with Interval 1s, Span 1m, TAT t0+58s", s.Windows)
+	}
+	// Two calls are left: they go now; then one per Interval.
+	for i, want := range []float64{0, 0, 1, 2, 3, 4} {
+		reserve(t, &s, t0, one, ts(want))
+		if got := len(s.Bookings); got != i+1 {
+			t.Fatalf("Bookings = %d, want %d", got, i+1)
+		}
+	}
+	// A call asking later than its slot goes at once.
+	reserve(t, &s, ts(30), one, ts(30))
+	if !s.Windows[0].TAT.Equal(ts(65)) {
+		t.Errorf("TAT = t0+%v, want t0+1m5s", s.Windows[0].TAT.Sub(t0))
+	}
+	// A call that costs no requests is not paced.
+	reserve(t, &s, ts(30), Cost{}, ts(30))
+}
+
+func TestPaceTokenWindow(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 60000, Remaining: 0, Until: time.Minute}}}, overloadCfg)
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 3000}, ts(3))       // 3000 tokens at 1ms each
+	reserve(t, &s, t0, Cost{Requests: 1}, t0)                        // unknown tokens: not paced by tokens
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1_000_000}, ts(63)) // more than the window: waits for it to be full
+}
+
+func TestPaceWindowCost(t *testing.T) {
+	w := PaceWindow{Tokens: true, Interval: time.Minute, Span: time.Minute} // a limit of 1 token a minute
+	tests := map[string]struct {
+		tokens int64
+		want   time.Duration
+	}{
+		"none":               {0, 0},
+		"negative":           {-5, 0},
+		"one":                {1, time.Minute},
+		"more than the span": {2, time.Minute},
+		"would overflow":     {153722868, time.Minute},
+		"int64 limit":        {math.MaxInt64, time.Minute},
+	}
+	for name, tt := range tests {
+		if got := w.cost(Cost{Tokens: tt.tokens}); got != tt.want {
+			t.Errorf("%s: cost(%d tokens) = %v, want %v", name, tt.tokens, got, tt.want)
+		}
+	}
+	if got := (&PaceWindow{Span: time.Minute}).cost(one); got != 0 {
+		t.Errorf("cost with a zero Interval = %v, want 0", got)
+	}
+}
+
+func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 60)}, overloadCfg)
+	reserve(t, &s, ts(1), one, ts(1))
+	reserve(t, &s, ts(2), one, ts(2))
+	reserve(t, &s, ts(3), one, ts(3))
+	// The response to the call sent at 1s arrives at 5s: the provider has
+	// counted one call; the two booked after it are replayed.
+	s.Observe(ts(5), Observation{Sent: ts(1), Limits: requests(60, 59)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
+		t.Errorf("TAT = t0+%v, want t0+8s (5s + 1 counted + 2 replayed)", got.Sub(t0))
+	}
+	if got := len(s.Bookings); got != 2 {
+		t.Errorf("Bookings = %d, want 2 (those after the observed send)", got)
+	}
+	if !s.Synced.Equal(ts(1)) {
+		t.Errorf("Synced = t0+%v, want t0+1s", s.Synced.Sub(t0))
+	}
+	// An older response is not applied.
+	s.Observe(ts(6), Observation{Sent: t0, Limits: requests(60, 0)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
+		t.Errorf("after an older observation TAT = t0+%v, want t0+8s", got.Sub(t0))
+	}
+	// One sent at the same instant as the synced one is.
+	s.Observe(ts(6), Observation{Sent: ts(1), Limits: requests(60, 58)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(10)) {
+		t.Errorf("after an equal observation TAT = t0+%v, want t0+10s", got.Sub(t0))
+	}
+	// Windows without a limit or a remaining count do not sync.
+	s.Observe(ts(7), Observation{Sent: ts(7), Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: -1, Until: -1}, {Reset: SourceResetTokens, Limit: 0, Remaining: 0}}}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(10)) || !s.Synced.Equal(ts(1)) || len(s.Windows) != 1 {
+		t.Errorf("unsyncable windows changed the state: TAT t0+%v, Synced t0+%v, %d windows", got.Sub(t0), s.Synced.Sub(t0), len(s.Windows))
+	}
+}
+
+func TestPaceTwoWindows(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Limits: Limits{
+		{Reset: SourceResetRequests, Limit: 600, Remaining: 600},
+		{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 0},
+	}}, overloadCfg)
+	if len(s.Windows) != 2 {
+		t.Fatalf("Windows = %d, want 2", len(s.Windows))
+	}
+	// tokens: 10ms each; requests: 100ms each. The slower window decides.
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 500}, ts(5))
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1}, ts(5.01))
+	// Syncing again updates the windows in place.
+	s.Observe(ts(6), Observation{Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000}}}, overloadCfg)
+	if len(s.Windows) != 2 || !s.Windows[1].TAT.Equal(ts(6)) {
+		t.Errorf("Windows = %+v, want the token window synced to t0+6s", s.Windows)
+	}
+}
+
+func TestPaceHold(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Hold: ts(10)}, overloadCfg)
+	reserve(t, &s, t0, one, ts(10))
+	reserve(t, &s, ts(5), one, ts(10))
+	reserve(t, &s, ts(12), one, ts(12))
+	s.Observe(ts(1), Observation{Sent: ts(1), Hold: ts(5)}, overloadCfg) // an earlier hold does not shorten it
+	if !s.Hold.Equal(ts(10)) {
+		t.Errorf("Hold = t0+%v, want t0+10s", s.Hold.Sub(t0))
+	}
+	s.Observe(ts(1), Observation{Sent: ts(1), Hold: ts(15)}, overloadCfg)
+	reserve(t, &s, ts(12), one, ts(15))
+}
+
+func TestPaceLatestRefusesToBook(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Hold: ts(10), Limits: requests(60, 0)}, overloadCfg)
+	before := s.Windows[0].TAT
+	at, ok := s.Reserve(t0, ts(9), one, overloadCfg)
+	if ok || !at.Equal(ts(10)) {
+		t.Fatalf("Reserve(latest 9s) = t0+%v, %v; want t0+10s, false", at.Sub(t0), ok)
+	}
+	if len(s.Bookings) != 0 || !s.Windows[0].TAT.Equal(before) {
+		t.Errorf("a refused Reserve booked: %d bookings, TAT moved %v", len(s.Bookings), s.Windows[0].TAT.Sub(before))
+	}
+	// A latest equal to the time books.
+	at, ok = s.Reserve(t0, ts(10), one, overloadCfg)
+	if !ok || !at.Equal(ts(10)) {
+		t.Errorf("Reserve(latest 10s) = t0+%v, %v; want t0+10s, true", at.Sub(t0), ok)
+	}
+
+	// The same for a window: empty at t0, it admits the next call at 1s.
+	var w PaceState
+	w.Observe(t0, Observation{Sent: t0, Limits: requests(60, 0)}, overloadCfg)
+	if at, ok = w.Reserve(t0, ts(0.5), one, overloadCfg); ok || !at.Equal(ts(1)) {
+		t.Errorf("Reserve(latest 0.5s) = t0+%v, %v; want t0+1s, false", at.Sub(t0), ok)
+	}
+	if !w.Windows[0].TAT.Equal(ts(60)) || len(w.Bookings) != 0 {
+		t.Errorf("a refused Reserve booked: TAT t0+%v, %d bookings", w.Windows[0].TAT.Sub(t0), len(w.Bookings))
+	}
+	if at, ok = w.Reserve(t0, ts(1), one, overloadCfg); !ok || !at.Equal(ts(1)) {
+		t.Errorf("Reserve(latest 1s) = t0+%v, %v; want t0+1s, true", at.Sub(t0), ok)
+	}
+}
+
+func TestPaceOverloadOneProbeAtATime(t *testing.T) {
+	var s PaceState
+	// An overloaded failure at t0; Rand 0 gives the shortest hold: Base/2.
+	s.Observe(t0, Observation{Sent: ts(-1), Class: Overloaded}, overloadCfg)
+	if s.Overloads != 1 || !s.Hold.Equal(ts(1)) {
+		t.Fatalf("Overloads = %d, Hold = t0+%v; want 1, t0+1s", s.Overloads, s.Hold.Sub(t0))
+	}
+	// Before the hold every call is told to come back at its end.
+	refused(t, &s, t0, ts(1))
+	refused(t, &s, ts(0.5), ts(1))
+	// At the hold, one probe goes; the others are told to come back.
+	reserve(t, &s, ts(1), one, ts(1))
+	refused(t, &s, ts(1), ts(1.5))
+	refused(t, &s, ts(1.2), ts(1.7))
+	refused(t, &s, ts(30.8), ts(31)) // no later than the probe's expiry
+	// Another overloaded failure of a call sent before the episode began is
+	// not news.
+	s.Observe(ts(2), Observation{Sent: ts(-0.5), Class: Overloaded}, overloadCfg)
+	if s.Overloads != 1 {
+		t.Errorf("Overloads = %d after a stale failure, want 1", s.Overloads)
+	}
+	// Nor is a success of one.
+	s.Observe(ts(2), Observation{Sent: ts(-0.5)}, overloadCfg)
+	if s.Overloads != 1 {
+		t.Errorf("Overloads = %d after a stale success, want 1", s.Overloads)
+	}
+	refused(t, &s, ts(2), ts(2.5))
+	// The probe succeeds: every call goes again.
+	s.Observe(ts(3), Observation{Sent: ts(1)}, overloadCfg)
+	if s.Overloads != 0 || !s.ProbeUntil.IsZero() {
+		t.Fatalf("after the probe's success Overloads = %d, ProbeUntil = %v; want 0, zero", s.Overloads, s.ProbeUntil)
+	}
+	reserve(t, &s, ts(3), one, ts(3))
+	reserve(t, &s, ts(3), one, ts(3))
+}
+
+func TestPaceOverloadFailingProbeGrowsTheHold(t *testing.T) {
+	// Base·2^(k−1) capped at Max, equal jitter: Rand 0 gives half of it,
+	// Rand 0.5 three quarters.
+	for _, tt := range []struct {
+		rand float64
+		want []time.Duration // the hold after the k-th consecutive overload
+	}{
+		{0, []time.Duration{1, 2, 4, 8, 10, 10}},
+		{0.5, []time.Duration{1500, 3000, 6000, 12000, 15000, 15000}},
+	} {
+		var s PaceState
+		now, sent := t0, ts(-1)
+		for k, want := range tt.want {
+			if tt.rand == 0 {
+				want *= time.Second
+			} else {
+				want *= time.Millisecond
+			}
+			s.Observe(now, Observation{Sent: sent, Class: Overloaded, Rand: tt.rand}, overloadCfg)
+			if s.Overloads != k+1 {
+				t.Fatalf("rand %v: Overloads = %d, want %d", tt.rand, s.Overloads, k+1)
+			}
+			if got := s.Hold.Sub(now); got != want {
+				t.Errorf("rand %v, overload %d: hold = %v, want %v", tt.rand, k+1, got, want)
+			}
+			// The next probe goes at the hold and fails 1s later.
+			refused(t, &s, now, s.Hold)
+			sent = s.Hold
+			reserve(t, &s, sent, one, sent)
+			now = sent.Add(time.Second)
+		}
+	}
+}
+
+func TestPaceOverloadProbeTimeoutLetsAnotherProbe(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	reserve(t, &s, ts(1), one, ts(1))
+	if !s.ProbeUntil.Equal(ts(31)) {
+		t.Fatalf("ProbeUntil = t0+%v, want t0+31s", s.ProbeUntil.Sub(t0))
+	}
+	refused(t, &s, ts(30.9), ts(31))
+	// The probe never answered: at its expiry another call probes.
+	reserve(t, &s, ts(31), one, ts(31))
+	refused(t, &s, ts(31), ts(31.5))
+	if s.Overloads != 1 {
+		t.Errorf("Overloads = %d, want 1", s.Overloads)
+	}
+}
+
+// TestPaceOverloadHoldOutlastsTheProbe: a call held behind a probe is not
+// told to come back before the key's hold ends.
+func TestPaceOverloadHoldOutlastsTheProbe(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	reserve(t, &s, ts(1), one, ts(1))
+	// A 429 of a call sent before the overload holds the key for 40s.
+	s.Observe(ts(1.5), Observation{Sent: ts(-1), Class: RateLimited, Hold: ts(40)}, overloadCfg)
+	if s.Overloads != 1 {
+		t.Fatalf("Overloads = %d, want 1", s.Overloads)
+	}
+	refused(t, &s, ts(2), ts(40))
+}
+
+// TestPaceOverloadCanceledProbe: a probe whose caller's context ended says
+// nothing about the provider. The overload lasts until a probe succeeds, and
+// the next call may probe at once.
+func TestPaceOverloadCanceledProbe(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	reserve(t, &s, ts(1), one, ts(1))
+	s.Observe(ts(2), Observation{Sent: ts(1), Class: Canceled}, overloadCfg)
+	if s.Overloads != 1 {
+		t.Fatalf("Overloads = %d after a canceled probe, want 1", s.Overloads)
+	}
+	reserve(t, &s, ts(2), one, ts(2)) // a new probe
+	refused(t, &s, ts(2), ts(2.5))
+}
+
+// TestPaceOverloadProbeWithOtherAnswer: a probe that gets an answer other
+// than overloaded shows the provider is serving again.
+func TestPaceOverloadProbeWithOtherAnswer(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	reserve(t, &s, ts(1), one, ts(1))
+	s.Observe(ts(2), Observation{Sent: ts(1), Class: RateLimited, Hold: ts(4)}, overloadCfg)
+	if s.Overloads != 0 {
+		t.Fatalf("Overloads = %d, want 0", s.Overloads)
+	}
+	reserve(t, &s, ts(2), one, ts(4))
+	reserve(t, &s, ts(2), one, ts(4))
+}
+
+func TestPacePrunesOldBookings(t *testing.T) {
+	var s PaceState
+	reserve(t, &s, t0, one, t0)
+	reserve(t, &s, ts(200), one, ts(200))
+	s.Observe(ts(301), Observation{Sent: ts(301)}, overloadCfg)
+	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(200)) {
+		t.Errorf("Bookings = %v, want only the one at t0+200s", s.Bookings)
+	}
+}
+
+// TestMemoryStoreConcurrent books and observes from 64 goroutines on two
+// keys. Whatever the order, each key's 32 calls get the same set of times.
+func TestMemoryStoreConcurrent(t *testing.T) {
+	var m MemoryStore
+	ctx := context.Background()
+	keys := []string{"openai/gpt-4o/a", "openai/gpt-4o/b"}
+	for _, k := range keys {
+		m.Update(ctx, k, func(s *PaceState) {
+			s.Observe(t0, Observation{Sent: t0, Limits: requests(30, 30)}, overloadCfg) // 2s per call
+		})
+	}
+	var mu sync.Mutex
+	got := map[string][]time.Duration{}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			key := keys[i%2]
+			var at time.Time
+			var ok bool
+			if err := m.Update(ctx, key, func(s *PaceState) { at, ok = s.Reserve(t0, time.Time{}, one, overloadCfg) }); err != nil || !ok {
+				t.Errorf("Update/Reserve = %v, %v", err, ok)
+			}
+			m.Update(ctx, key, func(s *PaceState) { s.Observe(at, Observation{Sent: at}, overloadCfg) })
+			mu.Lock()
+			got[key] = append(got[key], at.Sub(t0))
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	// 30 fit in the window now; the other two follow at 2s spacing.
+	var want []time.Duration
+	for range 30 {
+		want = append(want, 0)
+	}
+	want = append(want, 2*time.Second, 4*time.Second)
+	for _, k := range keys {
+		slices.Sort(got[k])
+		if !slices.Equal(got[k], want) {
+			t.Errorf("%s: times = %v, want %v", k, got[k], want)
+		}
+		m.Update(ctx, k, func(s *PaceState) {
+			if len(s.Bookings) != 32 || len(s.Windows) != 1 || !s.Windows[0].TAT.Equal(ts(64)) || s.Overloads != 0 {
+				t.Errorf("%s: %d bookings, windows %+v, overloads %d; want 32, TAT t0+64s, 0", k, len(s.Bookings), s.Windows, s.Overloads)
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package retry
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// duration draws a non-negative duration, mostly of realistic size and at
+// times anywhere up to the int64 limit.
+func duration(max time.Duration) *rapid.Generator[time.Duration] {
+	return rapid.Custom(func(t *rapid.T) time.Duration {
+		if rapid.IntRange(0, 9).Draw(t, "huge") == 0 {
+			return time.Duration(rapid.Int64Range(0, math.MaxInt64).Draw(t, "ns"))
+		}
+		return time.Duration(rapid.Int64Range(0, int64(max)).Draw(t, "ns"))
+	})
+}
+
+// config draws a valid Config.
+func config(t *rapid.T) Config {
+	policies := map[Class]Policy{}
+	for _, c := range Classes {
+		if !rapid.Bool().Draw(t, "custom "+string(c)) {
+			continue
+		}
+		base := duration(time.Minute).Draw(t, "base")
+		policies[c] = Policy{
+			MaxAttempts: rapid.IntRange(0, 10).Draw(t, "max attempts"),
+			Base:        base,
+			Max:         base + upTo(duration(time.Hour).Draw(t, "max"), math.MaxInt64-base),
+			Multiplier:  rapid.Float64Range(1, 10).Draw(t, "multiplier"),
+			Jitter:      rapid.SampledFrom([]Jitter{JitterEqual, JitterFull, JitterNone}).Draw(t, "jitter"),
+		}
+	}
+	spreadMin := duration(time.Second).Draw(t, "spread min")
+	atLeast := spreadMin
+	if atLeast == 0 {
+		atLeast = 50 * time.Millisecond // the default it will take
+	}
+	cfg := Config{
+		Policies:  policies,
+		MaxHint:   duration(time.Hour).Draw(t, "max hint"),
+		Spread:    rapid.Float64Range(0, 1).Draw(t, "spread"),
+		SpreadMin: spreadMin,
+		SpreadMax: atLeast + upTo(duration(10*time.Second).Draw(t, "spread max"), math.MaxInt64-atLeast),
+		Budget:    BudgetConfig{MaxTokens: rapid.SampledFrom([]float64{-1, 1, 10, 100}).Draw(t, "max tokens")},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("drew an invalid config: %v", err)
+	}
+	return cfg
+}
+
+// upTo returns d, at most m: it keeps sums of drawn durations from
+// overflowing.
+func upTo(d time.Duration, m time.Duration) time.Duration { return min(d, m) }
+
+func TestPropertyDecide(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := config(t)
+		in := Input{
+			Assessment: Assessment{
+				Class:       rapid.SampledFrom(append([]Class{""}, Classes...)).Draw(t, "class"),
+				Status:      rapid.SampledFrom([]int{0, 400, 429, 500, 503, 529}).Draw(t, "status"),
+				ShouldRetry: rapid.SampledFrom([]string{"", "true", "false"}).Draw(t, "should retry"),
+			},
+			Attempt: rapid.IntRange(0, 12).Draw(t, "attempt"),
+			Streak:  rapid.IntRange(0, 100).Draw(t, "streak"),
+			Now:     t0,
+			Budget:  rapid.Float64Range(-1, 100).Draw(t, "budget"),
+			Rand:    rapid.Float64Range(0, 1).Filter(func(f float64) bool { return f < 1 }).Draw(t, "rand"),
+		}
+		if rapid.Bool().Draw(t, "hint") {
+			in.Hint = Hint{Wait: time.Duration(rapid.Int64Range(0, int64(maxWait)).Draw(t, "wait")), Source: SourceRetryAfter}
+		}
+		if rapid.Bool().Draw(t, "deadline") {
+			in.Deadline = t0.Add(time.Duration(rapid.Int64Range(int64(-time.Hour), int64(3*time.Hour)).Draw(t, "left")))
+		}
+		d := cfg.Decide(in)
+		if d.Delay < 0 || d.DelayMin < 0 {
+			t.Fatalf("negative delay: %v in [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
+		}
+		if d.Action != Retry {
+			if d.Delay != 0 {
+				t.Fatalf("%s with a delay of %v", d.Action, d.Delay)
+			}
+			return
+		}
+		if d.Delay < d.DelayMin || d.Delay > d.DelayMax {
+			t.Fatalf("delay %v outside [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
+		}
+		if in.Hint.Valid() && d.Delay < in.Hint.Wait {
+			t.Fatalf("delay %v below the hint %v", d.Delay, in.Hint.Wait)
+		}
+		if !in.Deadline.IsZero() && in.Now.Add(d.Delay).After(in.Deadline) {
+			t.Fatalf("delay %v passes the deadline %v away", d.Delay, in.Deadline.Sub(in.Now))
+		}
+		if in.Class == "" || in.Class == Canceled || in.ShouldRetry == "false" {
+			t.Fatalf("retried a %q (x-should-retry %q)", in.Class, in.ShouldRetry)
+		}
+	})
+}
+
+func TestPropertyReserve(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := OverloadConfig{Base: duration(10*time.Second).Draw(t, "base")}
+		cfg.Max = cfg.Base + upTo(duration(time.Minute).Draw(t, "max"), math.MaxInt64-cfg.Base)
+		cfg.ProbeTimeout = duration(time.Minute).Draw(t, "probe timeout")
+		instant := func(label string) time.Time {
+			return t0.Add(time.Duration(rapid.Int64Range(0, int64(10*time.Minute)).Draw(t, label)))
+		}
+		var s PaceState
+		steps := rapid.IntRange(1, 60).Draw(t, "steps")
+		for range steps {
+			if rapid.Bool().Draw(t, "observe") {
+				o := Observation{
+					Sent:  instant("sent"),
+					Class: rapid.SampledFrom([]Class{"", Overloaded, RateLimited, ServerError, Canceled}).Draw(t, "class"),
+					Rand:  rapid.Float64Range(0, 1).Filter(func(f float64) bool { return f < 1 }).Draw(t, "rand"),
+				}
+				if rapid.Bool().Draw(t, "hold") {
+					o.Hold = instant("hold")
+				}
+				if rapid.Bool().Draw(t, "limits") {
+					limit := rapid.Int64Range(0, 1_000_000).Draw(t, "limit")
+					o.Limits = Limits{{
+						Reset:     rapid.SampledFrom([]Source{SourceResetRequests, SourceResetTokens}).Draw(t, "window"),
+						Limit:     limit,
+						Remaining: rapid.Int64Range(-1, limit).Draw(t, "remaining"),
+					}}
+					o.Limits[0].Tokens = o.Limits[0].Reset == SourceResetTokens
+				}
+				s.Observe(instant("now"), o, cfg)
+				continue
+			}
+			now := instant("now")
+			var latest time.Time
+			if rapid.Bool().Draw(t, "latest") {
+				latest = instant("latest")
+			}
+			c := Cost{Requests: rapid.Int64Range(0, 3).Draw(t, "requests")}
+			if rapid.Bool().Draw(t, "tokens") {
+				c.Tokens = rapid.Int64Range(0, math.MaxInt64).Draw(t, "token count")
+			}
+			hold := s.Hold
+			tats := make([]time.Time, len(s.Windows))
+			for i, w := range s.Windows {
+				tats[i] = w.TAT
+			}
+			bookings := len(s.Bookings)
+			at, booked := s.Reserve(now, latest, c, cfg)
+			if at.Before(now) {
+				t.Fatalf("Reserve(%v) = %v: before now", now.Sub(t0), at.Sub(t0))
+			}
+			if at.Before(hold) {
+				t.Fatalf("Reserve(%v) = %v: before the hold %v", now.Sub(t0), at.Sub(t0), hold.Sub(t0))
+			}
+			if booked && !latest.IsZero() && at.After(latest) {
+				t.Fatalf("booked at %v, after latest %v", at.Sub(t0), latest.Sub(t0))
+			}
+			if !booked && len(s.Bookings) != bookings {
+				t.Fatal("a refused Reserve booked")
+			}
+			for i := range tats {
+				if s.Windows[i].TAT.Before(tats[i]) {
+					t.Fatalf("Reserve moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
+				}
+			}
+		}
+	})
+}

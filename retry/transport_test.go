@@ -1,0 +1,546 @@
+package retry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// countingBody is a response body that counts its Close calls.
+type countingBody struct {
+	io.Reader
+	closes *int
+	mu     *sync.Mutex
+}
+
+func (b countingBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	*b.closes++
+	return nil
+}
+
+// provider is a handler-backed RoundTripper: it serves each request with the
+// next of its handlers (the last one repeats), records what it received, and
+// counts the Close calls on the bodies it returned.
+type provider struct {
+	mu       sync.Mutex
+	handlers []http.HandlerFunc
+	reqs     []*http.Request
+	bodies   []string
+	closes   []int
+	times    []time.Time
+}
+
+func (p *provider) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body.Close()
+	}
+	p.mu.Lock()
+	i := len(p.reqs)
+	p.reqs = append(p.reqs, req)
+	p.bodies = append(p.bodies, string(body))
+	p.closes = append(p.closes, 0)
+	p.times = append(p.times, time.Now())
+	h := p.handlers[min(i, len(p.handlers)-1)]
+	p.mu.Unlock()
+	rec := httptest.NewRecorder()
+	h(rec, req)
+	resp := rec.Result()
+	resp.Body = countingBody{Reader: resp.Body, closes: &p.closes[i], mu: &p.mu}
+	resp.Request = req
+	return resp, nil
+}
+
+func (p *provider) closed(i int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closes[i]
+}
+
+// reply is a handler that answers with status, headers and body.
+func reply(status int, body string, kv ...string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			w.Header().Set(kv[i], kv[i+1])
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+const chatBody = `{"model":"gpt-4o","messages":[{"role":"user","content":"Hello there, how are you?"}],"max_tokens":100}`
+
+func newChatRequest(t *testing.T, ctx context.Context) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(chatBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer sk-secret-123")
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+func TestTransportRetriesWithClonesAndReplayedBodies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{
+			reply(429, `{"error":{"message":"Rate limited"}}`, "Retry-After", "1"),
+			reply(503, `{"error":{"message":"overloaded"}}`),
+			reply(200, `{"id":"ok"}`),
+		}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		req := newChatRequest(t, t.Context())
+		origBody, origHeader, origURL := req.Body, req.Header.Clone(), req.URL.String()
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("RoundTrip = %v, want nil", err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(got) != `{"id":"ok"}` {
+			t.Fatalf("response = %d %q, want 200 {\"id\":\"ok\"}", resp.StatusCode, got)
+		}
+		if len(p.reqs) != 3 {
+			t.Fatalf("attempts = %d, want 3", len(p.reqs))
+		}
+		for i, b := range p.bodies {
+			if b != chatBody {
+				t.Errorf("attempt %d body = %q, want the request's", i+1, b)
+			}
+		}
+		if p.reqs[1] == req || p.reqs[2] == req || p.reqs[1] == p.reqs[2] {
+			t.Error("a retry reused a request; want a clone per retry")
+		}
+		for i, r := range p.reqs {
+			if r.Context() != req.Context() || r.Header.Get("Authorization") != "Bearer sk-secret-123" || r.URL.String() != origURL {
+				t.Errorf("attempt %d lost the request's context, header or URL", i+1)
+			}
+		}
+		if req.Body != origBody || req.URL.String() != origURL || len(req.Header) != len(origHeader) || req.Header.Get("Authorization") != origHeader.Get("Authorization") {
+			t.Error("the original request was modified")
+		}
+		if p.closed(0) != 1 || p.closed(1) != 1 {
+			t.Errorf("discarded bodies closed %d and %d times, want 1 and 1", p.closed(0), p.closed(1))
+		}
+		if p.closed(2) != 0 {
+			t.Errorf("the returned body was closed %d times by the transport, want 0", p.closed(2))
+		}
+		if gap := p.times[1].Sub(p.times[0]); gap < time.Second {
+			t.Errorf("retried after %v, want at least the 1s hint", gap)
+		}
+		if time.Since(start) <= time.Second {
+			t.Errorf("elapsed %v, want more than the hint", time.Since(start))
+		}
+	})
+}
+
+func TestTransportSuccessIsNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(200, `{"id":"ok"}`, "x-should-retry", "true")}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		req := newChatRequest(t, t.Context())
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("RoundTrip = %v, %v; want 200, nil", resp, err)
+		}
+		resp.Body.Close()
+		if len(p.reqs) != 1 || p.reqs[0] != req {
+			t.Errorf("attempts = %d, want 1 with the request itself", len(p.reqs))
+		}
+	})
+}
+
+func TestTransportReturnsTheFinalFailedResponseWhole(t *testing.T) {
+	big := `{"error":{"message":"denied","pad":"` + strings.Repeat("x", maxBody+1000) + `"}}`
+	tests := map[string]struct {
+		cfg      Config
+		handler  http.HandlerFunc
+		attempts int
+	}{
+		"not retryable": {Config{}, reply(401, big), 1},
+		"attempts run out": {Config{Policies: map[Class]Policy{RateLimited: {MaxAttempts: 2, Base: time.Second, Max: time.Second}}},
+			reply(429, big), 2},
+		"x-should-retry false": {Config{}, reply(503, big, "x-should-retry", "false"), 1},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				p := &provider{handlers: []http.HandlerFunc{tt.handler}}
+				tr := &Transport{Base: p, Retrier: newRetrier(t, tt.cfg)}
+				resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
+				if err != nil {
+					t.Fatalf("RoundTrip error = %v, want nil with the response", err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				if err != nil || string(got) != big {
+					t.Errorf("body: read %d bytes (err %v), want all %d", len(got), err, len(big))
+				}
+				resp.Body.Close()
+				if len(p.reqs) != tt.attempts {
+					t.Errorf("attempts = %d, want %d", len(p.reqs), tt.attempts)
+				}
+				if n := p.closed(len(p.reqs) - 1); n != 1 {
+					t.Errorf("closing the returned body closed the original %d times, want 1", n)
+				}
+				for i := range len(p.reqs) - 1 {
+					if p.closed(i) != 1 {
+						t.Errorf("discarded body %d closed %d times, want 1", i, p.closed(i))
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestTransportDeadlineReturnsTheResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(429, `{}`, "Retry-After", "30")}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		resp, err := tr.RoundTrip(newChatRequest(t, ctx))
+		if err != nil || resp.StatusCode != 429 {
+			t.Fatalf("RoundTrip = %v, %v; want the 429 and nil", resp, err)
+		}
+		resp.Body.Close()
+		if time.Since(start) != 0 || len(p.reqs) != 1 {
+			t.Errorf("waited %v over %d attempts, want 0 over 1", time.Since(start), len(p.reqs))
+		}
+	})
+}
+
+func TestTransportNonReplayableBodyIsSentOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(429, `{"error":{"message":"slow"}}`, "Retry-After", "1"), reply(200, `ok`)}}
+		ev := &events{}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}, WithObserver(ev))}
+		req := newChatRequest(t, t.Context())
+		req.Body = io.NopCloser(strings.NewReader(chatBody))
+		req.GetBody = nil
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 429 {
+			t.Fatalf("RoundTrip = %v, %v; want the 429 and nil", resp, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != `{"error":{"message":"slow"}}` {
+			t.Errorf("body = %q, want the 429's", body)
+		}
+		if len(p.reqs) != 1 {
+			t.Errorf("attempts = %d, want 1", len(p.reqs))
+		}
+		if len(ev.es) != 1 || ev.es[0].Decision.Action != GiveUp || !strings.Contains(ev.es[0].Decision.Reason, "cannot be sent again") {
+			t.Errorf("events = %+v, want one give-up because the body cannot be sent again", ev.es)
+		}
+	})
+}
+
+func TestTransportBodylessRequestIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(500, ``), reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://api.openai.com/v1/models", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp.StatusCode != 200 || len(p.reqs) != 2 {
+			t.Fatalf("RoundTrip = %v, %v after %d attempts; want 200, nil after 2", resp, err, len(p.reqs))
+		}
+		resp.Body.Close()
+	})
+}
+
+func TestTransportErrorAtGiveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}
+		calls := 0
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			calls++
+			io.Copy(io.Discard, req.Body)
+			req.Body.Close()
+			return nil, reset
+		})
+		tr := &Transport{Base: base, Retrier: newRetrier(t, Config{})}
+		resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
+		if resp != nil {
+			t.Errorf("response = %v, want nil", resp)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Attempts != 4 || e.Decision.Class != Connection || calls != 4 {
+			t.Fatalf("RoundTrip error = %v after %d calls, want a connection *Error after 4", err, calls)
+		}
+		if !errors.Is(err, syscall.ECONNRESET) {
+			t.Errorf("errors.Is(err, ECONNRESET) = false, want true")
+		}
+	})
+}
+
+func TestTransportTransportErrorPastTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return nil, io.ErrUnexpectedEOF
+		})
+		tr := &Transport{Base: base, Retrier: newRetrier(t, Config{})}
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := tr.RoundTrip(newChatRequest(t, ctx))
+		var e *Error
+		if !errors.As(err, &e) || !e.Decision.Deadline || !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("RoundTrip error = %v, want a deadline *Error wrapping the EOF and DeadlineExceeded", err)
+		}
+	})
+}
+
+func TestTransportGetBodyFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(500, ``), reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) (Key, Cost) { return testKey, Cost{Requests: 1} }}
+		req := newChatRequest(t, t.Context())
+		broken := errors.New("body gone")
+		req.GetBody = func() (io.ReadCloser, error) { return nil, broken }
+		resp, err := tr.RoundTrip(req)
+		if resp != nil || !errors.Is(err, broken) {
+			t.Fatalf("RoundTrip = %v, %v; want nil and an error wrapping GetBody's", resp, err)
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Attempts != 1 {
+			t.Errorf("error = %v, want an *Error after 1 attempt", err)
+		}
+		if p.closed(0) != 1 {
+			t.Errorf("discarded body closed %d times, want 1", p.closed(0))
+		}
+	})
+}
+
+func TestTransportClosesTheBodyWhenNothingIsSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		closes, mu := 0, &sync.Mutex{}
+		req := newChatRequest(t, ctx)
+		req.Body = countingBody{Reader: strings.NewReader(chatBody), closes: &closes, mu: mu}
+		resp, err := tr.RoundTrip(req)
+		if resp != nil || !errors.Is(err, context.Canceled) {
+			t.Fatalf("RoundTrip = %v, %v; want nil and context.Canceled", resp, err)
+		}
+		if closes != 1 || len(p.reqs) != 0 {
+			t.Errorf("body closed %d times, %d attempts; want 1 and 0", closes, len(p.reqs))
+		}
+	})
+}
+
+func TestTransportDefaultBase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, Config{Policies: map[Class]Policy{Connection: {MaxAttempts: 1}}})
+		tr := &Transport{Retrier: r}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "unknown-scheme://api.example/v1", nil)
+		resp, err := tr.RoundTrip(req)
+		var e *Error
+		if resp != nil || !errors.As(err, &e) || e.Attempts != 1 {
+			t.Errorf("RoundTrip = %v, %v; want nil and an *Error after one attempt through http.DefaultTransport", resp, err)
+		}
+	})
+}
+
+func TestTransportUsesTheKeyForPacing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &provider{handlers: []http.HandlerFunc{reply(429, `{}`, "Retry-After", "4"), reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * time.Second)
+				resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
+				if err != nil {
+					t.Errorf("RoundTrip: %v", err)
+					return
+				}
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+		// The first call's 429 at 0s holds the key (same model and API key)
+		// for 4s: the second call, started at 1s, is sent at 4s.
+		if len(p.times) != 3 || p.times[1].Sub(start) != 4*time.Second {
+			t.Errorf("sends at %v, want the second at 4s", p.times)
+		}
+	})
+}
+
+func TestRequestKey(t *testing.T) {
+	mk := func(method, url, body string, kv ...string) *http.Request {
+		var r io.Reader
+		if body != "" {
+			r = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, url, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			req.Header.Set(kv[i], kv[i+1])
+		}
+		return req
+	}
+	tests := map[string]struct {
+		req    *http.Request
+		want   Key
+		tokens int64
+		secret string
+	}{
+		"openai": {mk("POST", "https://api.openai.com/v1/chat/completions", chatBody, "Authorization", "Bearer sk-proj-abc"),
+			Key{OpenAI, "gpt-4o", CredentialID("sk-proj-abc")}, 7 + 100, "sk-proj-abc"},
+		"anthropic": {mk("POST", "https://api.anthropic.com/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":1024,"system":"Be brief.","messages":[{"role":"user","content":[{"type":"text","text":"Hi there"}]}]}`,
+			"x-api-key", "sk-ant-api03-xyz", "anthropic-version", "2023-06-01"),
+			Key{Anthropic, "claude-sonnet-4-5", CredentialID("sk-ant-api03-xyz")}, 5 + 1024, "sk-ant-api03-xyz"},
+		"gemini path": {mk("POST", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent", `{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"generationConfig":{"maxOutputTokens":256}}`,
+			"x-goog-api-key", "AIzaSyD-secret"),
+			Key{Gemini, "gemini-2.0-flash", CredentialID("AIzaSyD-secret")}, 2 + 256, "AIzaSyD-secret"},
+		"vertex path": {mk("POST", "https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/publishers/google/models/gemini-1.5-pro:streamGenerateContent", `{}`,
+			"Authorization", "Bearer ya29.token"),
+			Key{Vertex, "gemini-1.5-pro", CredentialID("ya29.token")}, 0, "ya29.token"},
+		"azure api-key": {mk("POST", "https://gateway.internal/openai/deployments/gpt4/chat/completions", `{"messages":[]}`, "api-key", "azure-secret"),
+			Key{Azure, "", CredentialID("azure-secret")}, 0, "azure-secret"},
+		"gateway anthropic by header": {mk("POST", "http://localhost:8080/v1/complete", `{"model":"claude"}`, "anthropic-version", "2023-06-01"),
+			Key{Anthropic, "claude", "none"}, 0, ""},
+		"gateway anthropic by path": {mk("POST", "http://localhost:8080/v1/messages", `{"model":"claude"}`),
+			Key{Anthropic, "claude", "none"}, 0, ""},
+		"gateway gemini by path": {mk("POST", "http://localhost:8080/v1beta/models/gemini-pro:generateContent", ``),
+			Key{Gemini, "gemini-pro", "none"}, 0, ""},
+		"generic": {mk("POST", "http://localhost:8080/v1/chat/completions", `{"model":"llama"}`, "Authorization", "Bearer local"),
+			Key{Generic, "llama", CredentialID("local")}, 0, "local"},
+		"get without body": {mk("GET", "https://api.openai.com/v1/models", ""),
+			Key{OpenAI, "", "none"}, 0, ""},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			k, c := RequestKey(tt.req)
+			if k != tt.want {
+				t.Errorf("RequestKey = %+v, want %+v", k, tt.want)
+			}
+			if c.Requests != 1 || c.Tokens != tt.tokens {
+				t.Errorf("Cost = %+v, want 1 request and %d tokens", c, tt.tokens)
+			}
+			if tt.secret != "" && strings.Contains(k.String(), tt.secret) {
+				t.Errorf("Key.String() = %q reveals the secret", k.String())
+			}
+			if want := string(tt.want.Provider) + "/" + tt.want.Model + "/" + tt.want.Credential; k.String() != want {
+				t.Errorf("Key.String() = %q, want %q", k.String(), want)
+			}
+		})
+	}
+	t.Run("body read through GetBody only", func(t *testing.T) {
+		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
+		before := req.Body
+		RequestKey(req)
+		if req.Body != before {
+			t.Fatal("RequestKey replaced req.Body")
+		}
+		if b, _ := io.ReadAll(req.Body); string(b) != chatBody {
+			t.Errorf("req.Body = %q after RequestKey, want it unread", b)
+		}
+	})
+	t.Run("without GetBody model and tokens unknown", func(t *testing.T) {
+		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
+		req.GetBody = nil
+		k, c := RequestKey(req)
+		if k.Model != "" || c.Tokens != 0 {
+			t.Errorf("RequestKey = %+v %+v, want no model and no tokens", k, c)
+		}
+	})
+	t.Run("too large a body is not read", func(t *testing.T) {
+		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
+		req.ContentLength = maxKeyBody + 1
+		if k, c := RequestKey(req); k.Model != "" || c.Tokens != 0 {
+			t.Errorf("RequestKey = %+v %+v, want no model and no tokens", k, c)
+		}
+	})
+}
+
+func TestCredentialID(t *testing.T) {
+	a, b := CredentialID("sk-one"), CredentialID("sk-two")
+	if len(a) != 16 || a == b || a != CredentialID("sk-one") {
+		t.Errorf("CredentialID = %q, %q; want 16 stable hex digits, distinct per secret", a, b)
+	}
+	if strings.Contains(a, "sk-one") {
+		t.Errorf("CredentialID(%q) = %q reveals it", "sk-one", a)
+	}
+	if got := CredentialID(""); got != "none" {
+		t.Errorf("CredentialID(\"\") = %q, want %q", got, "none")
+	}
+}
+
+func TestEstimateTokens(t *testing.T) {
+	tests := map[string]struct {
+		body string
+		want int64
+	}{
+		"openai chat": {chatBody, 7 + 100}, // 25 characters
+		"openai parts": {`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"abcd"}}]}],"max_completion_tokens":50}`,
+			3 + 50},
+		"openai responses": {`{"model":"gpt-4o","input":"abcdefgh","max_output_tokens":10}`, 2 + 10},
+		"anthropic": {`{"model":"claude","max_tokens":1024,"system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"text","text":"Hello!"}]}]}`,
+			5 + 1024}, // 9+2+6 = 17 characters
+		"gemini": {`{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"abc"}]},"generationConfig":{"maxOutputTokens":256}}`,
+			2 + 256},
+		"legacy prompt":         {`{"prompt":"abcd","max_tokens":1}`, 1 + 1},
+		"runes not bytes":       {`{"messages":[{"content":"ééééé"}]}`, 2},
+		"the largest allowance": {`{"max_tokens":10,"generationConfig":{"maxOutputTokens":20}}`, 20},
+		"negative allowance":    {`{"max_tokens":-5,"prompt":"abcd"}`, 1},
+		"fractional allowance":  {`{"max_tokens":1.5}`, 0},
+		"string allowance":      {`{"max_tokens":"100"}`, 0},
+		"model not counted":     {`{"model":"a-very-long-model-name","messages":[]}`, 0},
+		"not json":              {`hello world`, 0},
+		"empty":                 {``, 0},
+		"array":                 {`[{"content":"abcd"}]`, 1},
+		"allowance saturates":   {`{"max_tokens":9223372036854775807,"prompt":"abcd"}`, math.MaxInt64},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := EstimateTokens([]byte(tt.body)); got != tt.want {
+				t.Errorf("EstimateTokens = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPeekBody checks that a peeked body reads whole and closes the original.
+func TestPeekBody(t *testing.T) {
+	closes, mu := 0, &sync.Mutex{}
+	full := bytes.Repeat([]byte("0123456789"), maxBody/5)
+	resp := &http.Response{Body: countingBody{Reader: bytes.NewReader(full), closes: &closes, mu: mu}}
+	prefix := peekBody(resp)
+	if len(prefix) != maxBody || !bytes.Equal(prefix, full[:maxBody]) {
+		t.Errorf("peeked %d bytes, want the first %d", len(prefix), maxBody)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if !bytes.Equal(got, full) {
+		t.Errorf("read %d bytes after peeking, want all %d", len(got), len(full))
+	}
+	resp.Body.Close()
+	if closes != 1 {
+		t.Errorf("Close reached the original %d times, want 1", closes)
+	}
+}
