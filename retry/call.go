@@ -56,6 +56,11 @@ func (c *call) wait(ctx context.Context) error {
 				"calls to this limit are held for %s, past the deadline", fmtDur(at.Sub(now))))
 		}
 		if err := sleep(ctx, at.Sub(now)); err != nil {
+			if booked { // free a probe's place: this call will not be sent
+				_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
+					s.Observe(c.r.now(), Observation{Sent: at, Class: Canceled}, c.r.cfg.Overload)
+				})
+			}
 			return c.stopBeforeSend(ctx, began, err, "the caller's context ended while waiting")
 		}
 		if booked {

@@ -109,8 +109,8 @@ type Decision struct {
 // input always gives the same decision.
 //
 // A success ends the call. A failure is retried when its class is
-// retryable (or x-should-retry: true says so, and x-should-retry: false
-// forbids it), the class's attempt limit is not reached, the retry budget
+// retryable or has a policy in the Config allowing more than one attempt
+// (or x-should-retry: true says so, and x-should-retry: false forbids it), the class's attempt limit is not reached, the retry budget
 // allows it (server_error and overloaded only), the hint is at most MaxHint,
 // and the shortest wait fits before the deadline. The delay is at least the
 // hint plus nothing and at most the hint plus its spread, or the policy's
@@ -135,7 +135,8 @@ func (c *Config) Decide(in Input) Decision {
 		return d
 	}
 
-	policy, retryable := c.Policies[in.Class], in.Class.Retryable()
+	policy, listed := c.Policies[in.Class]
+	retryable := in.Class.Retryable() || listed && policy.MaxAttempts > 1
 	switch {
 	case in.Class == Canceled:
 		return giveUp("the caller's context ended")
@@ -161,7 +162,11 @@ func (c *Config) Decide(in Input) Decision {
 
 	switch {
 	case in.Hint.Valid() && in.Hint.Wait > c.MaxHint:
-		return giveUp("the server asked for %s (%s), more than the %s maximum", fmtDur(in.Hint.Wait), in.Hint.Source, fmtDur(c.MaxHint))
+		asked := fmtDur(in.Hint.Wait)
+		if in.Hint.Wait >= maxWait {
+			asked = "24h or more"
+		}
+		return giveUp("the server asked for %s (%s), more than the %s maximum", asked, in.Hint.Source, fmtDur(c.MaxHint))
 	case d.Attempt >= policy.MaxAttempts:
 		return giveUp("%d attempts made, the most for %s", d.Attempt, in.Class)
 	case in.Class.budgeted() && in.Budget >= 0 && in.Budget <= c.Budget.MaxTokens/2:

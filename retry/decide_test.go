@@ -384,3 +384,31 @@ func TestErrorMessage(t *testing.T) {
 }
 
 var errIO = errors.New("io")
+
+func TestDecideListedNonRetryableClass(t *testing.T) {
+	cfg := Config{Policies: map[Class]Policy{QuotaExhausted: {MaxAttempts: 2, Base: time.Second, Max: time.Second}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Assessment: Assessment{Class: QuotaExhausted, Status: 429}, Attempt: 1, Now: t0, Budget: -1}
+	if d := cfg.Decide(in); d.Action != Retry {
+		t.Errorf("listed quota_exhausted: action %s (%s), want retry", d.Action, d.Reason)
+	}
+	in.Attempt = 2
+	if d := cfg.Decide(in); d.Action != GiveUp {
+		t.Errorf("listed quota_exhausted at its attempt limit: action %s, want give_up", d.Action)
+	}
+	def := DefaultConfig()
+	in.Attempt = 1
+	if d := def.Decide(in); d.Action != GiveUp {
+		t.Errorf("unlisted quota_exhausted: action %s, want give_up", d.Action)
+	}
+}
+
+func TestDecideSaturatedHintReason(t *testing.T) {
+	cfg := DefaultConfig()
+	d := cfg.Decide(Input{Assessment: Assessment{Class: RateLimited, Status: 429, Hint: Hint{maxWait, SourceRetryAfter}}, Attempt: 1, Now: t0, Budget: -1})
+	if d.Action != GiveUp || !strings.Contains(d.Reason, "24h or more") {
+		t.Errorf("got %s %q, want a give-up saying 24h or more", d.Action, d.Reason)
+	}
+}

@@ -177,10 +177,14 @@ func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 	s.prune(now)
 }
 
-// sync sets each reported window's TAT from the provider's count and
-// replays the bookings made after the observed call was sent. The count is
-// taken as of now, which errs on the side of caution when the provider
-// counted it at admission.
+// sync sets each reported window from the provider's state and replays the
+// bookings made after the observed call was sent. A window refills its
+// limit in one minute (providers state limits per minute); when the reset
+// is known, the window is full again at now+reset and holds the remaining
+// count plus what refills by then, else it is full at now+(limit−remaining)
+// intervals and holds one minute's limit. The state is taken as of now,
+// which errs on the side of caution when the provider counted it at
+// admission.
 func (s *PaceState) sync(now time.Time, o Observation) {
 	synced := false
 	for _, l := range o.Limits {
@@ -189,8 +193,16 @@ func (s *PaceState) sync(now time.Time, o Observation) {
 		}
 		w := s.window(l)
 		w.Interval = window / time.Duration(l.Limit)
-		w.Span = window
-		w.TAT = now.Add(time.Duration(max(l.Limit-l.Remaining, 0)) * w.Interval)
+		if l.Until >= 0 {
+			// The reset says when the window is full again: that is the
+			// TAT, and the capacity is what is left plus what refills by
+			// then (a provider may allow less than a minute's limit).
+			w.TAT = now.Add(l.Until)
+			w.Span = l.Until + time.Duration(min(l.Remaining, l.Limit))*w.Interval
+		} else {
+			w.TAT = now.Add(time.Duration(max(l.Limit-l.Remaining, 0)) * w.Interval)
+			w.Span = window
+		}
 		for _, b := range s.Bookings {
 			if b.At.After(o.Sent) {
 				w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))

@@ -13,9 +13,12 @@ var overloadCfg = OverloadConfig{Base: 2 * time.Second, Max: 20 * time.Second, P
 
 var one = Cost{Requests: 1}
 
-// requests is a requests window of limit with remaining left.
+// requests is a requests window of limit with remaining left, from a
+// provider whose capacity is a minute's limit: full again in
+// (limit−remaining) intervals of a minute/limit.
 func requests(limit, remaining int64) Limits {
-	return Limits{{Reset: SourceResetRequests, Limit: limit, Remaining: remaining, Until: time.Minute}}
+	until := time.Duration(limit-remaining) * (time.Minute / time.Duration(limit))
+	return Limits{{Reset: SourceResetRequests, Limit: limit, Remaining: remaining, Until: until}}
 }
 
 // reserve books a call and fails the test unless it is booked at want.
@@ -142,8 +145,8 @@ func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 func TestPaceTwoWindows(t *testing.T) {
 	var s PaceState
 	s.Observe(t0, Observation{Sent: t0, Limits: Limits{
-		{Reset: SourceResetRequests, Limit: 600, Remaining: 600},
-		{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 0},
+		{Reset: SourceResetRequests, Limit: 600, Remaining: 600, Until: 0},
+		{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 0, Until: time.Minute},
 	}}, overloadCfg)
 	if len(s.Windows) != 2 {
 		t.Fatalf("Windows = %d, want 2", len(s.Windows))
@@ -152,7 +155,7 @@ func TestPaceTwoWindows(t *testing.T) {
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 500}, ts(5))
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1}, ts(5.01))
 	// Syncing again updates the windows in place.
-	s.Observe(ts(6), Observation{Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000}}}, overloadCfg)
+	s.Observe(ts(6), Observation{Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000, Until: 0}}}, overloadCfg)
 	if len(s.Windows) != 2 || !s.Windows[1].TAT.Equal(ts(6)) {
 		t.Errorf("Windows = %+v, want the token window synced to t0+6s", s.Windows)
 	}
@@ -387,5 +390,24 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 				t.Errorf("%s: %d bookings, windows %+v, overloads %d; want 32, TAT t0+64s, 0", k, len(s.Bookings), s.Windows, s.Overloads)
 			}
 		})
+	}
+}
+
+// A provider whose bucket holds less than a minute's limit says so through
+// its reset: the pacer allows that much burst and no more.
+func TestPaceCapacityFromReset(t *testing.T) {
+	var s PaceState
+	// limit 60/min (1s each), 2 left, full again in 3s: a capacity of 5.
+	s.Observe(t0, Observation{Sent: t0, Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: 2, Until: 3 * time.Second}}}, overloadCfg)
+	if w := s.Windows[0]; w.Span != 5*time.Second || !w.TAT.Equal(ts(3)) {
+		t.Fatalf("window = %+v, want Span 5s, TAT t0+3s", w)
+	}
+	for _, want := range []float64{0, 0, 1, 2} {
+		reserve(t, &s, t0, one, ts(want))
+	}
+	// Idle until the bucket is full again: five go at once, the sixth a
+	// second later.
+	for _, want := range []float64{20, 20, 20, 20, 20, 21} {
+		reserve(t, &s, ts(20), one, ts(want))
 	}
 }

@@ -43,9 +43,10 @@ type Policy struct {
 // its default, given in its comment; DefaultConfig returns them all.
 type Config struct {
 	// Policies maps a class to its policy. A class without an entry uses
-	// its entry in DefaultPolicies; a non-retryable class has none there
-	// and is not retried unless x-should-retry: true says so (then it uses
-	// the server_error policy).
+	// its entry in DefaultPolicies. A non-retryable class has none there
+	// and is not retried unless it is given one here with MaxAttempts above
+	// 1, or x-should-retry: true says so (then it uses the server_error
+	// policy). Canceled is never retried.
 	Policies map[Class]Policy
 	// MaxHint is the longest server-stated wait the engine will honour: a
 	// hint above it ends the call at once (default 2m: per-minute limits
