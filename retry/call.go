@@ -63,6 +63,9 @@ func (c *call) wait(ctx context.Context) error {
 			}
 			return c.stopBeforeSend(ctx, began, err, "the caller's context ended while waiting")
 		}
+		if booked && at.After(now) && c.heldSince(ctx, now, at) {
+			continue // a hold began while this call slept: book again
+		}
 		if booked {
 			c.sent = at
 			c.queued = c.r.now().Sub(began)
@@ -70,6 +73,17 @@ func (c *call) wait(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// heldSince reports whether, since the call was booked (at booked, to be
+// sent at at), the key was held past at or found overloaded: a call booked
+// before then must not be sent into it.
+func (c *call) heldSince(ctx context.Context, booked, at time.Time) bool {
+	held := false
+	_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
+		held = s.Hold.After(at) || s.Overloads > 0 && s.OverloadSince.After(booked)
+	})
+	return held
 }
 
 // stopBeforeSend ends the call before an attempt was sent.

@@ -147,8 +147,9 @@ type Observation struct {
 // Observe folds what a response, arriving at now, taught into the state:
 // windows reported with a limit and a remaining count are synced to the
 // provider's count (if the response is not older than the last one
-// applied), a later hold replaces the current one, and overloaded failures
-// grow the overload hold while successes end it. A canceled call (the
+// applied), a later hold replaces the current one, the first overloaded
+// failure and each failed probe grow the overload hold, and any other
+// answer to a call sent since the overload began ends it. A canceled call (the
 // caller's context ended) ends nothing; it only frees the probe's place.
 func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 	if !o.Sent.Before(s.Synced) {
@@ -158,7 +159,9 @@ func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 		s.Hold = o.Hold
 	}
 	switch {
-	case o.Class == Overloaded && (s.Overloads == 0 || !o.Sent.Before(s.OverloadSince)):
+	case o.Class == Overloaded && (s.Overloads == 0 || !o.Sent.Before(s.OverloadSince) && !o.Sent.Before(s.Hold)):
+		// The first overload, or a probe's (a call sent after the hold):
+		// calls sent earlier report the same overload again.
 		s.Overloads++
 		s.OverloadSince = now
 		s.ProbeUntil = time.Time{}

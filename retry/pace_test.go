@@ -411,3 +411,24 @@ func TestPaceCapacityFromReset(t *testing.T) {
 		reserve(t, &s, ts(20), one, ts(want))
 	}
 }
+
+// Calls booked before an overload began and sent during its hold report
+// the same overload: only the first failure and failed probes grow it.
+func TestPaceOverloadEscalatesOncePerProbe(t *testing.T) {
+	var s PaceState
+	s.Observe(ts(1), Observation{Sent: ts(0.5), Class: Overloaded, Rand: 0}, overloadCfg)
+	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
+		t.Fatalf("after the first overload: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
+	}
+	// Booked earlier, sent during the hold, failed: the same overload.
+	s.Observe(ts(1.5), Observation{Sent: ts(1.2), Class: Overloaded, Rand: 0}, overloadCfg)
+	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
+		t.Fatalf("after a call sent during the hold: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
+	}
+	// The probe, sent after the hold, fails: the hold grows.
+	reserve(t, &s, ts(2), one, ts(2))
+	s.Observe(ts(2.5), Observation{Sent: ts(2), Class: Overloaded, Rand: 0}, overloadCfg)
+	if s.Overloads != 2 || !s.Hold.Equal(ts(4.5)) {
+		t.Fatalf("after a failed probe: Overloads %d, Hold t0+%v; want 2, t0+4.5s", s.Overloads, s.Hold.Sub(t0))
+	}
+}

@@ -489,3 +489,28 @@ func TestSleep(t *testing.T) {
 		}
 	})
 }
+
+// A call booked for later is not sent into a hold that began while it
+// slept: it books again.
+func TestDoRebooksAfterAHoldBeganWhileSleeping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := new(MemoryStore)
+		r := newRetrier(t, Config{}, WithStore(store))
+		start := time.Now()
+		store.Update(t.Context(), testKey.String(), func(s *PaceState) {
+			// One request a second, none left until start+1s.
+			s.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Second, Span: time.Second, TAT: start.Add(time.Second)}}
+		})
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			store.Update(context.Background(), testKey.String(), func(s *PaceState) { s.Hold = start.Add(5 * time.Second) })
+		}()
+		var sent time.Duration
+		if err := r.Do(t.Context(), testKey, func(context.Context) error { sent = time.Since(start); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if sent != 5*time.Second {
+			t.Errorf("sent at %v, want 5s: after the hold that began while it slept, not at its 1s booking", sent)
+		}
+	})
+}
