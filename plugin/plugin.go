@@ -114,7 +114,12 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	host.WrapErrorReporter(hooks.Reporter)
 	host.WrapTransport(func(base http.RoundTripper) http.RoundTripper { return hooks.NewTransport(base, p.retrier, obs) })
 
-	attrs := []any{"config", p.Settings.Source, "enabled", p.Settings.Enabled, "rollout_percent", p.Settings.RolloutPercent}
+	attrs := []any{"config", p.Settings.Source}
+	if p.Percent != nil {
+		attrs = append(attrs, "enabled", p.Settings.Enabled, "rollout_percent", p.Settings.RolloutPercent)
+	} else {
+		attrs = append(attrs, "flag_provider", provider.Metadata().Name)
+	}
 	if o.RunID != "" {
 		a := p.rollout.Assign(ctx, o.RunID)
 		attrs = append(attrs, "run_id", o.RunID, "cohort", a.Cohort, "flag_provider", a.Provider, "variant", a.Variant)
