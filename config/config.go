@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/rollout"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
@@ -107,7 +108,7 @@ func load(path string, environ []string) (Settings, error) {
 	}
 
 	if v := strings.TrimSpace(env[envEnabled]); v != "" {
-		b, ok := parseBool(v)
+		b, ok := rollout.ParseSwitch(v)
 		if !ok {
 			return Settings{}, fmt.Errorf("config: %s=%q: %s", envEnabled, env[envEnabled], whyBool)
 		}

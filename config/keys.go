@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/rollout"
 )
 
 // draft is a configuration being built, layer by layer, before validation.
@@ -176,27 +177,16 @@ const (
 	whyJitter   = `want "equal", "full" or "none"`
 )
 
-// parseBool parses the spellings LOVABLE_DYNAMIC_RETRY_DELAYS accepts.
-func parseBool(s string) (v, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "1", "yes", "on":
-		return true, true
-	case "false", "0", "no", "off":
-		return false, true
-	}
-	return false, false
-}
-
 // toBool accepts a YAML boolean, the integers 0 and 1, and the strings
-// parseBool accepts.
+// rollout.ParseSwitch accepts.
 func toBool(v any) (b, ok bool) {
 	switch v := v.(type) {
 	case bool:
 		return v, true
 	case string:
-		return parseBool(v)
+		return rollout.ParseSwitch(v)
 	case int, int64, uint64:
-		return parseBool(fmt.Sprint(v))
+		return rollout.ParseSwitch(fmt.Sprint(v))
 	}
 	return false, false
 }

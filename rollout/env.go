@@ -46,20 +46,30 @@ func NewEnvProvider(getenv func(string) string) *EnvProvider {
 	return &EnvProvider{getenv: getenv}
 }
 
+// ParseSwitch parses the spellings EnvVar accepts: true, 1, yes, on and
+// false, 0, no, off, in any case, surrounding spaces trimmed. ok is false for
+// anything else, the empty string included.
+func ParseSwitch(s string) (on, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off":
+		return false, true
+	}
+	return false, false
+}
+
 // parseEnvValue reports what a value of EnvVar means: on is the flag value, and set is false when the
 // value is empty after trimming spaces (the variable does not decide). An unrecognised value is an error
 // naming the variable and quoting the value.
 func parseEnvValue(value string) (on, set bool, err error) {
-	switch strings.ToLower(strings.TrimSpace(value)) {
-	case "":
+	if strings.TrimSpace(value) == "" {
 		return false, false, nil
-	case "true", "1", "yes", "on":
-		return true, true, nil
-	case "false", "0", "no", "off":
-		return false, true, nil
-	default:
-		return false, true, fmt.Errorf("%s=%q is not a boolean: want true/false, 1/0, yes/no or on/off", EnvVar, value)
 	}
+	if on, ok := ParseSwitch(value); ok {
+		return on, true, nil
+	}
+	return false, true, fmt.Errorf("%s=%q is not a boolean: want true/false, 1/0, yes/no or on/off", EnvVar, value)
 }
 
 // Metadata returns the name "dynretry-env".
