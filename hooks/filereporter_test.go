@@ -304,7 +304,7 @@ func TestFileReporterRunIDCannotEscape(t *testing.T) {
 
 // TestFileReporterChainThroughJoin: the error chain follows errors.Join, as
 // errors.Is and errors.As do. The runner reports every failed call as
-// errors.Join(context, err) (examples/runner/runner.go:391).
+// errors.Join(context, err) (examples/runner/runner.go:239, Runner.call).
 //
 // BUG (hooks/filereporter.go:78): the chain is walked with errors.Unwrap,
 // which returns nil for a joined error, so every report the runner writes

@@ -299,7 +299,7 @@ func TestTransportNilBase(t *testing.T) {
 // treatment attempt: canceled (the caller's context ended), not timeout.
 //
 // BUG (hooks/transport.go:63): observe classifies with retry.Assess alone;
-// the engine (retry/call.go:95) reclassifies an attempt that got no response
+// the engine (retry/call.go, call.decide) reclassifies an attempt that got no response
 // because the caller's context ended as canceled. So the same event is
 // "timeout" in the control cohort and "canceled" in the treatment cohort,
 // which skews the comparison of the cohorts by class.
