@@ -46,7 +46,8 @@ const maxValue = 200
 var keyShapes = regexp.MustCompile(`sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}`)
 
 // secretKey matches context keys whose values are secrets whatever they hold.
-var secretKey = regexp.MustCompile(`(?i)(api[_-]?key|authorization|token|secret|password|credential)`)
+// "max_tokens" is not one: a key must end with the word.
+var secretKey = regexp.MustCompile(`(?i)(^|[_.\-])(api[_\-]?key|authorization|secret|password|credentials?|(access|auth|bearer|refresh|id)?[_\-]?token)$`)
 
 // report is the JSON written.
 type report struct {
@@ -75,9 +76,9 @@ func (f *FileReporter) Report(_ context.Context, r ErrorReport) (string, error) 
 		Component: r.Component, Operation: r.Operation, ContextData: map[string]any{},
 		Runtime: map[string]any{"go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH, "pid": os.Getpid()},
 	}
-	for e := r.Err; e != nil; e = errors.Unwrap(e) {
+	walkErrors(r.Err, func(e error) {
 		rep.ErrorChain = append(rep.ErrorChain, fmt.Sprintf("%T: %s", e, f.redact(e.Error())))
-	}
+	})
 	for k, v := range r.Context {
 		s := fmt.Sprint(v)
 		if secretKey.MatchString(k) {
@@ -111,6 +112,23 @@ func (f *FileReporter) Report(_ context.Context, r ErrorReport) (string, error) 
 		return path, fmt.Errorf("hooks: error report twin: %w", err)
 	}
 	return path, nil
+}
+
+// walkErrors calls f for err and every error it wraps, depth first, through
+// both Unwrap() error and Unwrap() []error (errors.Join).
+func walkErrors(err error, f func(error)) {
+	if err == nil {
+		return
+	}
+	f(err)
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		walkErrors(u.Unwrap(), f)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			walkErrors(e, f)
+		}
+	}
 }
 
 // create writes data to dir/base.json, or base_2.json, base_3.json… — the

@@ -311,7 +311,6 @@ func TestFileReporterRunIDCannotEscape(t *testing.T) {
 // has a one-entry error_chain without the *hooks.CallError or the SDK's
 // error type.
 func TestFileReporterChainThroughJoin(t *testing.T) {
-	t.Skip("BUG hooks/filereporter.go:78: error_chain stops at errors.Join; remove this skip once fixed")
 	dir := t.TempDir()
 	f := &hooks.FileReporter{Dir: dir, Now: fixedClock(t0)}
 	ce := &hooks.CallError{Err: errors.New("429 Too Many Requests"), Summary: hooks.Summary{Class: retry.RateLimited}}

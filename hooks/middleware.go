@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
@@ -30,14 +31,23 @@ func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) 
 				return resp, nil
 			}
 			s := rec.summary()
-			if s.Decision == retry.Success || s.Class == "" {
-				// The last attempt's response arrived, then broke (a stream
-				// cut) or was never sent.
-				s.Class = retry.Connection
-				if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-					s.Class = retry.Canceled
+			switch ended := ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded); {
+			case s.Decision == retry.GiveUp:
+				// The engine's last word (or, for control, the SDK's rule) stands.
+			case ended:
+				s.Class, s.Decision, s.Reason = retry.Canceled, retry.GiveUp, "canceled: the caller's context ended"
+				if s.Attempts > 0 {
+					s.Reason += " after attempt " + strconv.Itoa(s.Attempts)
 				}
-				s.Decision, s.Reason = retry.GiveUp, string(s.Class)+": the call failed after its last attempt's response began"
+			case s.Decision == retry.Success:
+				s.Class, s.Decision = retry.Connection, retry.GiveUp
+				s.Reason = "connection: the response broke after it began (a cut stream)"
+			case s.Class == "":
+				s.Class, s.Decision = retry.Connection, retry.GiveUp
+				s.Reason = "connection: the call failed before any attempt was observed"
+			default:
+				s.Decision = retry.GiveUp
+				s.Reason = string(s.Class) + ": the call failed after its last attempt"
 			}
 			tel.EndCall(ctx, span, s.Class, err)
 			return resp, &CallError{Err: err, Summary: s}

@@ -251,7 +251,6 @@ func TestObserveWithoutCall(t *testing.T) {
 // dynretry.decision "retry" with the reason "the SDK retries this with its
 // own backoff".
 func TestMiddlewareControlEndsDuringSDKWait(t *testing.T) {
-	t.Skip("BUG hooks/middleware.go:33: a failed control call keeps the decision retry; remove this skip once fixed")
 	s := newStack(t, 0)
 	synctest.Test(t, func(t *testing.T) {
 		var attempts int
@@ -277,7 +276,6 @@ func TestMiddlewareControlEndsDuringSDKWait(t *testing.T) {
 // "calls to this limit are held for 3s, past the deadline") is lost from the
 // error report.
 func TestMiddlewareTreatmentStoppedBeforeSend(t *testing.T) {
-	t.Skip("BUG hooks/middleware.go:33-41: the engine's reason is replaced when no attempt was sent; remove this skip once fixed")
 	s := newStack(t, 100)
 	var attempts int
 	svc := s.wrap(s.sdkLike(rateLimited(&attempts)))

@@ -61,6 +61,9 @@ func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	end := time.Now()
 	a := retry.Assess(retry.ReadOutcome(key.Provider, resp, err), end)
+	if err != nil && req.Context().Err() != nil {
+		a.Class = retry.Canceled // the caller's context ended, as the engine says too
+	}
 	d := retry.Decision{Assessment: a, Attempt: attempt, Action: retry.Success, HintSource: retry.SourceBackoff, Reason: "succeeded"}
 	if a.Hint.Valid() {
 		d.HintSource = a.Hint.Source

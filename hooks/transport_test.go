@@ -304,7 +304,6 @@ func TestTransportNilBase(t *testing.T) {
 // "timeout" in the control cohort and "canceled" in the treatment cohort,
 // which skews the comparison of the cohorts by class.
 func TestTransportControlDeadlineIsCanceled(t *testing.T) {
-	t.Skip("BUG hooks/transport.go:63: control classes the caller's deadline as timeout; remove this skip once fixed")
 	synctest.Test(t, func(t *testing.T) {
 		log := new(eventLog)
 		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {

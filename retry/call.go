@@ -39,10 +39,11 @@ func (c *call) wait(ctx context.Context) error {
 	for {
 		now := c.r.now()
 		from := later(now, c.notBefore)
-		at, booked := from, true
+		at, booked, overloaded := from, true, false
 		// A store that fails is bypassed: the call goes unpaced rather than
 		// not at all.
 		_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
+			overloaded = s.Overloads > 0
 			if s.Overloads > 0 && from.After(now) {
 				// Overloaded: come back when the delay ends rather than take
 				// the probe's place while sleeping.
@@ -52,7 +53,11 @@ func (c *call) wait(ctx context.Context) error {
 			at, booked = s.Reserve(from, deadline, c.cost, c.r.cfg.Overload)
 		})
 		if !deadline.IsZero() && at.After(deadline) {
-			return c.stopBeforeSend(ctx, began, ErrDeadline, fmt.Sprintf(
+			held := RateLimited // held by a hint or paced by a window
+			if overloaded {
+				held = Overloaded
+			}
+			return c.stopBeforeSend(ctx, began, ErrDeadline, held, fmt.Sprintf(
 				"calls to this limit are held for %s, past the deadline", fmtDur(at.Sub(now))))
 		}
 		if err := sleep(ctx, at.Sub(now)); err != nil {
@@ -61,7 +66,7 @@ func (c *call) wait(ctx context.Context) error {
 					s.Observe(c.r.now(), Observation{Sent: at, Class: Canceled}, c.r.cfg.Overload)
 				})
 			}
-			return c.stopBeforeSend(ctx, began, err, "the caller's context ended while waiting")
+			return c.stopBeforeSend(ctx, began, err, Canceled, "the caller's context ended while waiting")
 		}
 		if booked && at.After(now) && c.heldSince(ctx, now, at) {
 			continue // a hold began while this call slept: book again
@@ -86,15 +91,20 @@ func (c *call) heldSince(ctx context.Context, booked, at time.Time) bool {
 	return held
 }
 
-// stopBeforeSend ends the call before an attempt was sent.
-func (c *call) stopBeforeSend(ctx context.Context, began time.Time, cause error, why string) error {
+// stopBeforeSend ends the call before an attempt was sent, for cause. The
+// decision keeps the last failure's class; a call that never sent one gets
+// class, the reason it could not.
+func (c *call) stopBeforeSend(ctx context.Context, began time.Time, cause error, class Class, why string) error {
 	d := c.last
 	d.Attempt, d.Action, d.Delay = c.attempts+1, GiveUp, 0
 	d.Deadline = cause == ErrDeadline
-	d.Reason = why
-	if d.Class == "" {
-		d.Provider = c.key.Provider
+	if c.attempts == 0 {
+		d.Provider, d.HintSource = c.key.Provider, SourceBackoff
 	}
+	if class == Canceled || d.Class == "" {
+		d.Class = class
+	}
+	d.Reason = string(d.Class) + ": " + why
 	c.last = d
 	now := c.r.now()
 	c.waited += now.Sub(began)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -357,6 +358,9 @@ func TestDoHoldPastTheDeadlineStopsBeforeSending(t *testing.T) {
 			t.Fatalf("Do = %v, want an *Error after 0 attempts wrapping ErrDeadline", err)
 		}
 		last := ev.es[len(ev.es)-1]
+		if last.Decision.Class != RateLimited || !strings.HasPrefix(last.Decision.Reason, "rate_limited: calls to this limit are held") {
+			t.Errorf("unsent give-up: class %q, reason %q; want rate_limited, the limit being held", last.Decision.Class, last.Decision.Reason)
+		}
 		if last.Sent || last.Decision.Action != GiveUp || last.Decision.Attempt != 1 || last.Decision.Provider != OpenAI || !last.Decision.Deadline {
 			t.Errorf("last event = %+v, want an unsent give-up of attempt 1 for the deadline", last)
 		}

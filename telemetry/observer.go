@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/rollout"
 )
 
 // Observer returns a retry.Observer that records each retry.Event as one
@@ -31,7 +32,8 @@ import (
 //	dynretry.class                  e.Decision.Class; absent on success (and when empty)
 //	dynretry.hint_source            e.Decision.HintSource; absent on success (and when empty)
 //	dynretry.hint_ms                e.Decision.Hint.Wait in ms; only when the hint is valid and e.Sent
-//	dynretry.delay_ms               e.Decision.Delay in ms (0 unless retry)
+//	dynretry.delay_ms               e.Decision.Delay in ms (0 unless retry; absent for control,
+//	                                whose delays the SDK chooses unseen)
 //	dynretry.reason                 e.Decision.Reason, redacted (see Redact)
 //	dynretry.provider, .model       e.Key.Provider and e.Key.Model, when not empty
 //	http.response.status_code       e.Decision.Status; only when not 0 and e.Sent
@@ -86,9 +88,14 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 		keyAttempt.Int(d.Attempt),
 		keyDecision.String(string(d.Action)),
 		keySent.Bool(e.Sent),
-		keyDelayMS.Int64(d.Delay.Milliseconds()),
 		keyReason.String(Redact(d.Reason)),
 	)
+	// In the control cohort the SDK chooses its delays unseen: no figure
+	// rather than a false 0.
+	control := call.Cohort() == rollout.Control
+	if !control {
+		attrs = append(attrs, keyDelayMS.Int64(d.Delay.Milliseconds()))
+	}
 	attrs = appendNonEmpty(attrs, keyProvider.String(string(e.Key.Provider)), keyModel.String(e.Key.Model))
 	if failed {
 		attrs = appendNonEmpty(attrs, keyClass.String(string(d.Class)), keyHintSource.String(string(d.HintSource)))
@@ -133,6 +140,8 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	case retry.GiveUp:
 		t.giveups.Add(ctx, 1, metric.WithAttributeSet(set))
 	case retry.Retry:
-		t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set))
+		if !control {
+			t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set))
+		}
 	}
 }

@@ -197,13 +197,13 @@ func TestCallAndAttemptSpans(t *testing.T) {
 		}, trace.SpanKindClient, codes.Error},
 		{"run-3", ctrlEv, map[string]any{
 			AttrRunID: "run-3", AttrCohort: "control", AttrAttempt: int64(1), AttrClass: "server_error",
-			AttrDecision: "retry", AttrSent: true, AttrHintSource: "backoff", AttrDelayMS: int64(500),
+			AttrDecision: "retry", AttrSent: true, AttrHintSource: "backoff",
 			AttrReason: ctrlEv.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
 			"http.response.status_code": int64(500), "error.type": "server_error",
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-3", ctrlOK, map[string]any{
 			AttrRunID: "run-3", AttrCohort: "control", AttrAttempt: int64(2), AttrDecision: "success", AttrSent: true,
-			AttrDelayMS: int64(0), AttrReason: "succeeded", AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: "succeeded", AttrProvider: "openai", AttrModel: "gpt-test",
 			"http.response.status_code": int64(200), "http.request.resend_count": int64(1),
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-4", overEv, map[string]any{
@@ -248,7 +248,6 @@ func TestCallAndAttemptSpans(t *testing.T) {
 		},
 		MetricDelay: {
 			"dynretry.class=rate_limited,dynretry.cohort=treatment": histPoint{1, 1.6},
-			"dynretry.class=server_error,dynretry.cohort=control":   histPoint{1, 0.5},
 			"dynretry.class=overloaded,dynretry.cohort=treatment":   histPoint{1, 2},
 		},
 		MetricCalls: {

@@ -287,7 +287,11 @@ func checkAttempt(t *testing.T, call, a span, n int, last bool) {
 		assert.Equal(t, "retry", decision, "%s: only the last attempt ends the call", where)
 	}
 	delay, ok := a.int(telemetry.AttrDelayMS)
-	assert.True(t, ok, "%s: dynretry.delay_ms", where)
+	if a.str(telemetry.AttrCohort) == "control" {
+		assert.False(t, ok, "%s: no dynretry.delay_ms in control, whose delays the SDK chooses", where)
+	} else {
+		assert.True(t, ok, "%s: dynretry.delay_ms", where)
+	}
 	if decision != "retry" {
 		assert.Zero(t, delay, "%s: delay_ms is 0 unless the decision is retry", where)
 	}
@@ -330,11 +334,16 @@ func checkAttempt(t *testing.T, call, a span, n int, last bool) {
 }
 
 // checkMetrics checks that each instrument has points and that every point
-// carries dynretry.cohort, among wantCohorts.
+// carries dynretry.cohort, among wantCohorts. The delay histogram has
+// points only for treatment: control's delays are the SDK's, unseen.
 func checkMetrics(t *testing.T, e *env, wantCohorts ...string) {
 	t.Helper()
 	m := e.metrics(t)
 	for _, name := range []string{telemetry.MetricAttempts, telemetry.MetricCalls, telemetry.MetricGiveups, telemetry.MetricDelay} {
+		if name == telemetry.MetricDelay && !slices.Contains(wantCohorts, "treatment") {
+			assert.Empty(t, m[name], "control records no retry delays")
+			continue
+		}
 		if !assert.NotEmpty(t, m[name], "metric %s has no points", name) {
 			continue
 		}
