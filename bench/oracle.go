@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/autopack/dynretry/sim"
+)
+
+// oracle paces calls with exact knowledge of the provider: it keeps a copy
+// of the provider's buckets, refilled with sim's arithmetic on the same
+// schedule (capacity steps, overload windows) and charged with each call's
+// exact cost, and books every call, first come first served, at the first
+// instant all of its buckets hold its cost. It also knows the latency, so it
+// drops a call whose reply could not arrive before its deadline, and the
+// quota, so it drops calls the quota would refuse. It is the physical
+// limit a policy can approach, not a policy a client could run: no client
+// knows the bucket's level or the outage's end.
+type oracle struct {
+	sched   schedule
+	dims    []dim
+	latency time.Duration
+	quota   int
+	start   time.Time
+
+	mu      sync.Mutex
+	buckets []bucket
+	last    time.Duration // the latest booking, since start
+	booked  int           // calls sent: the provider admits them all
+}
+
+func newOracle(c sim.Config, start time.Time) *oracle {
+	o := &oracle{sched: scheduleOf(c), dims: dims(c), latency: latency(c), quota: c.QuotaAfter, start: start}
+	o.buckets = make([]bucket, len(o.dims))
+	for i, d := range o.dims {
+		o.buckets[i] = bucket{level: o.sched.capacity(d.limit, 0)}
+	}
+	return o
+}
+
+// book returns when to send r and true, having charged the buckets; or
+// false when the call cannot succeed: its reply would come after deadline,
+// or the quota is used up.
+func (o *oracle) book(now time.Time, r Request, deadline time.Time) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.quota > 0 && o.booked >= o.quota {
+		return time.Time{}, false
+	}
+	t := max(now.Sub(o.start), o.last)
+	var bs []bucket
+	for range 100_000 {
+		if end, over := o.sched.overloaded(t); over {
+			t = end
+			continue
+		}
+		bs = append(bs[:0], o.buckets...)
+		var wait float64 // seconds
+		for i, d := range o.dims {
+			bs[i].advance(o.sched, d.limit, t)
+			if need := d.cost(r); bs[i].level < need {
+				wait = max(wait, (need-bs[i].level)/o.sched.rate(d.limit, t))
+			}
+		}
+		if wait == 0 {
+			break
+		}
+		// Round up to the microsecond: never earlier than the bucket fills.
+		next := t + time.Duration(math.Ceil(wait*1e6))*time.Microsecond
+		if n, ok := o.sched.next(t); ok && n < next {
+			next = n // the rate changes there: look again
+		}
+		t = next
+	}
+	at := o.start.Add(t)
+	if !deadline.IsZero() && !at.Add(o.latency).Before(deadline) {
+		return time.Time{}, false
+	}
+	for i, d := range o.dims {
+		bs[i].level -= d.cost(r)
+	}
+	copy(o.buckets, bs)
+	o.last = t
+	o.booked++
+	return at, true
+}

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/autopack/dynretry/sim"
+)
+
+// The shared shape of the workloads: prompts of 50–250 input tokens and
+// max_tokens of 200–800, about 650 tokens a call. Prompts are kept short
+// because every layer encodes and decodes them (the suite's time goes
+// mostly to JSON); max_tokens costs nothing to send but counts against TPM
+// in full, as OpenAI charges it.
+var (
+	inputTokens  = [2]int{50, 250}
+	outputTokens = [2]int{200, 800}
+)
+
+// Scenarios returns the suite, in design.md's order. Every policy faces the
+// same provider and workload in a scenario; nothing is tuned per policy.
+func Scenarios() []Scenario {
+	long := [2]time.Duration{5 * time.Minute, 5 * time.Minute}
+	return []Scenario{
+		{
+			Name:  "steady-overload",
+			About: "RPM and TPM both far below demand; 429s carry truthful hints",
+			Sim:   sim.Config{RPM: 30, TPM: 18_000},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+		{
+			Name:  "no-hints",
+			About: "steady-overload without retry-after or waits in messages (rate-limit headers stay)",
+			Sim:   sim.Config{RPM: 30, TPM: 18_000, HintMode: sim.HintOmit},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+		{
+			Name:  "random-500s",
+			About: "5% of admitted calls answer 500 after the latency; limits far from binding",
+			Sim:   sim.Config{RPM: 100_000, TPM: 100_000_000, ErrorRate: 0.05},
+			Workload: Workload{Requests: 400, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+			Statistical: true,
+		},
+		{
+			Name:  "overload-burst",
+			About: "every call is answered 503 (529 for Anthropic) from 20 s to 50 s; RPM binding",
+			Sim: sim.Config{RPM: 60, TPM: 1_000_000,
+				Overloads: []sim.Window{{Start: 20 * time.Second, End: 50 * time.Second}}},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{10 * time.Minute, 10 * time.Minute}},
+		},
+		{
+			Name:  "lying-retry-after",
+			About: "steady overload whose 429s lie: 1 h, a date 1 h in the past, 0 (rate-limit headers stay truthful)",
+			Sim:   sim.Config{RPM: 30, TPM: 18_000},
+			Cases: []sim.HintMode{sim.HintLieLong, sim.HintLiePast, sim.HintLieZero},
+			Workload: Workload{Requests: 120, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{3 * time.Minute, 3 * time.Minute}},
+		},
+		{
+			Name:  "quota-exhausted",
+			About: "after 60 admitted calls every call gets OpenAI's insufficient_quota 429",
+			Sim:   sim.Config{RPM: 600, TPM: 1_000_000, QuotaAfter: 60},
+			Workload: Workload{Requests: 100, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+			QuotaBound: true,
+		},
+		{
+			Name:  "short-deadlines",
+			About: "steady overload with deadlines of 2–20 s, shorter than most waits the provider asks for",
+			Sim:   sim.Config{RPM: 30, TPM: 18_000},
+			Workload: Workload{Requests: 100, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{2 * time.Second, 20 * time.Second}},
+		},
+		{
+			Name:  "capacity-step",
+			About: "steady overload whose limits halve from 60 s to 150 s",
+			Sim: sim.Config{RPM: 30, TPM: 18_000,
+				Capacity: []sim.Step{{At: 60 * time.Second, Factor: 0.5}, {At: 150 * time.Second, Factor: 1}}},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+		{
+			Name:  "fleet-8",
+			About: "8 clients (8 Retriers sharing one MemoryStore; peers: 8 independent clients) on one key",
+			Sim:   sim.Config{RPM: 60, TPM: 36_000},
+			Workload: Workload{Requests: 240, Clients: 8, Concurrency: 4,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+	}
+}
