@@ -181,20 +181,24 @@ func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 }
 
 // sync sets each reported window from the provider's state and replays the
-// bookings made after the observed call was sent. A window refills its
-// limit in one minute (providers state limits per minute); when the reset
-// is known, the window is full again at now+reset and holds the remaining
-// count plus what refills by then, else it is full at now+(limit−remaining)
-// intervals and holds one minute's limit. The state is taken as of now,
-// which errs on the side of caution when the provider counted it at
-// admission.
+// bookings the provider may not have counted yet: those made after the
+// observed call was sent, and all but one of those made at the same instant
+// (the observed call is one of them, and the provider may have admitted the
+// others after it). A window refills its limit in one minute (providers
+// state limits per minute); when the reset is known, the window is full
+// again at now+reset and holds the remaining count plus what refills by
+// then, else it is full at now+(limit−remaining) intervals and holds one
+// minute's limit. The state is taken as of now, which errs on the side of
+// caution when the provider counted it at admission. Of two responses to
+// calls sent at the same instant, the more cautious wins.
 func (s *PaceState) sync(now time.Time, o Observation) {
-	synced := false
+	synced, same := false, o.Sent.Equal(s.Synced)
 	for _, l := range o.Limits {
 		if l.Limit <= 0 || l.Remaining < 0 {
 			continue
 		}
 		w := s.window(l)
+		old := w.TAT
 		w.Interval = window / time.Duration(l.Limit)
 		if l.Until >= 0 {
 			// The reset says when the window is full again: that is the
@@ -206,10 +210,16 @@ func (s *PaceState) sync(now time.Time, o Observation) {
 			w.TAT = now.Add(time.Duration(max(l.Limit-l.Remaining, 0)) * w.Interval)
 			w.Span = window
 		}
+		self := false // whether the observed call's own booking was skipped
 		for _, b := range s.Bookings {
-			if b.At.After(o.Sent) {
-				w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
+			if b.At.Before(o.Sent) || b.At.Equal(o.Sent) && !self {
+				self = self || b.At.Equal(o.Sent)
+				continue
 			}
+			w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
+		}
+		if same && old.After(w.TAT) {
+			w.TAT = old
 		}
 		synced = true
 	}
@@ -219,7 +229,7 @@ func (s *PaceState) sync(now time.Time, o Observation) {
 	s.Synced = o.Sent
 	kept := s.Bookings[:0]
 	for _, b := range s.Bookings {
-		if b.At.After(o.Sent) {
+		if !b.At.Before(o.Sent) {
 			kept = append(kept, b)
 		}
 	}

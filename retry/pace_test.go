@@ -119,8 +119,8 @@ func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
 		t.Errorf("TAT = t0+%v, want t0+8s (5s + 1 counted + 2 replayed)", got.Sub(t0))
 	}
-	if got := len(s.Bookings); got != 2 {
-		t.Errorf("Bookings = %d, want 2 (those after the observed send)", got)
+	if got := len(s.Bookings); got != 3 {
+		t.Errorf("Bookings = %d, want 3 (those at and after the observed send)", got)
 	}
 	if !s.Synced.Equal(ts(1)) {
 		t.Errorf("Synced = t0+%v, want t0+1s", s.Synced.Sub(t0))
@@ -430,5 +430,33 @@ func TestPaceOverloadEscalatesOncePerProbe(t *testing.T) {
 	s.Observe(ts(2.5), Observation{Sent: ts(2), Class: Overloaded, Rand: 0}, overloadCfg)
 	if s.Overloads != 2 || !s.Hold.Equal(ts(4.5)) {
 		t.Fatalf("after a failed probe: Overloads %d, Hold t0+%v; want 2, t0+4.5s", s.Overloads, s.Hold.Sub(t0))
+	}
+}
+
+// Calls booked at the same instant may be admitted in any order: a response
+// to one of them counts itself, not surely the others; and of two such
+// responses the more cautious wins.
+func TestPaceSyncSameInstant(t *testing.T) {
+	var s PaceState
+	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 60)}, overloadCfg)
+	for range 3 {
+		reserve(t, &s, ts(1), one, ts(1))
+	}
+	// The first answer counts one call (59 left): the other two booked at
+	// 1s are replayed.
+	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 59)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
+		t.Fatalf("TAT = t0+%v, want t0+5s (2s + 1 counted + 2 replayed)", got.Sub(t0))
+	}
+	// A later-processed answer to a call sent at the same instant that
+	// says more is left does not make the state less cautious.
+	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 60)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
+		t.Fatalf("TAT = t0+%v after a more optimistic answer, want t0+5s", got.Sub(t0))
+	}
+	// One that says less is left does.
+	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 57)}, overloadCfg)
+	if got := s.Windows[0].TAT; !got.Equal(ts(7)) {
+		t.Fatalf("TAT = t0+%v after a more cautious answer, want t0+7s", got.Sub(t0))
 	}
 }
