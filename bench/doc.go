@@ -31,16 +31,13 @@
 //
 // # Goals
 //
-// Goals evaluates dynretry's goals. TestScenarios reports them as subtests
-// goal/<scenario>; they fail only with DYNRETRY_BENCH_GOALS=1 for now (they
-// are skipped with the unmet figures otherwise) while the engine is tuned
-// against this suite.
+// Goals evaluates dynretry's goals. TestScenarios asserts them as subtests
+// goal/<scenario>, which fail with the unmet figures.
 //
 // # Running
 //
 //	go test ./bench -run TestScenarios -count=1 -v          # the table, the goals
 //	BENCH_OUT=out.json go test ./bench -run TestScenarios -count=1
-//	DYNRETRY_BENCH_GOALS=1 go test ./bench -run TestScenarios -count=1
 //	go test -run '^$' -bench SuccessPath -benchmem ./bench  # overhead
 //	go run ./bench/cmd/benchmd                               # regenerate BENCHMARKS.md
 //

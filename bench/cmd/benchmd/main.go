@@ -207,7 +207,7 @@ func render(w *bytes.Buffer, r bench.Report, marks []mark, machine map[string]st
 	p("## dynretry's goals")
 	p("")
 	p("Ratios are judged on the median over seeds; counts that must be zero on the worst seed. A makespan goal")
-	p("also requires every call to succeed. Enforced by `TestScenarios/goal/<scenario>` with `DYNRETRY_BENCH_GOALS=1`.")
+	p("also requires every call to succeed. Asserted by `TestScenarios/goal/<scenario>`.")
 	p("")
 	p("| scenario | measure | dynretry | goal | met |")
 	p("|---|---|---:|---:|:---:|")
