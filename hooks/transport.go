@@ -53,7 +53,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // x-should-retry overrides.
 func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	key, _ := retry.RequestKey(req)
+	key := retry.RequestKey(req)
 	attempt := 1
 	if n, err := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); err == nil && n >= 0 {
 		attempt = n + 1

@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -13,7 +14,9 @@ type call struct {
 	key        Key
 	id         string // key.String(), the Store key
 	cost       Cost
-	replayable bool // whether the request can be sent again
+	tokens     func() int64 // estimates cost.Tokens when a token window needs it; nil once done
+	replayable bool         // whether the request can be sent again
+	quiet      bool         // the key was quiet (see PaceState.Quiet) when the attempt was booked
 
 	attempts  int           // attempts sent so far
 	streak    int           // failures without a hint in a row
@@ -25,8 +28,21 @@ type call struct {
 	lastErr   error         // the last attempt's error, or its failed response as a *ResponseError
 }
 
-func (r *Retrier) start(key Key, cost Cost, replayable bool) *call {
-	return &call{r: r, key: key, id: key.String(), cost: cost, replayable: replayable}
+// calls recycles calls: one is made per request, on the hot path.
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// start begins a call; end must be called when it is over, after which c
+// must not be used.
+func (r *Retrier) start(key Key, tokens func() int64, replayable bool) *call {
+	c := calls.Get().(*call)
+	*c = call{r: r, key: key, id: key.String(), cost: Cost{Requests: 1}, tokens: tokens, replayable: replayable}
+	return c
+}
+
+// end releases c.
+func (c *call) end() {
+	*c = call{}
+	calls.Put(c)
 }
 
 // wait waits until the call may send its next attempt: the last decision's
@@ -39,11 +55,14 @@ func (c *call) wait(ctx context.Context) error {
 	for {
 		now := c.r.now()
 		from := later(now, c.notBefore)
-		at, booked, overloaded := from, true, false
+		at, booked, overloaded, estimate := from, true, false, false
 		// A store that fails is bypassed: the call goes unpaced rather than
 		// not at all.
 		_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
-			overloaded = s.Overloads > 0
+			overloaded, c.quiet = s.Overloads > 0, s.Quiet()
+			if estimate = c.tokens != nil && s.countsTokens(); estimate {
+				return // estimate outside the store's lock, then book
+			}
 			if s.Overloads > 0 && from.After(now) {
 				// Overloaded: come back when the delay ends rather than take
 				// the probe's place while sleeping.
@@ -52,6 +71,10 @@ func (c *call) wait(ctx context.Context) error {
 			}
 			at, booked = s.Reserve(from, deadline, c.cost, c.r.cfg.Overload)
 		})
+		if estimate {
+			c.cost.Tokens, c.tokens = c.tokens(), nil
+			continue
+		}
 		if !deadline.IsZero() && at.After(deadline) {
 			held := RateLimited // held by a hint or paced by a window
 			if overloaded {
@@ -144,7 +167,9 @@ func (c *call) decide(ctx context.Context, o Outcome) Decision {
 	if a.Class == RateLimited && a.Hint.Valid() && a.Hint.Wait <= c.r.cfg.MaxHint {
 		obs.Hold = now.Add(a.Hint.Wait)
 	}
-	_ = c.r.store.Update(ctx, c.id, func(s *PaceState) { s.Observe(now, obs, c.r.cfg.Overload) })
+	if !(c.quiet && a.Class == "" && len(a.Limits) == 0) { // a quiet key's plain success changes nothing
+		_ = c.r.store.Update(ctx, c.id, func(s *PaceState) { s.Observe(now, obs, c.r.cfg.Overload) })
+	}
 
 	c.last, c.notBefore = d, now.Add(d.Delay)
 	c.observe(ctx, Event{Key: c.key, Decision: d, Sent: true, Start: c.sent, End: now, Queued: c.queued, Waited: c.waited})

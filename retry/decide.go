@@ -43,13 +43,16 @@ type Assessment struct {
 // Assess reads an outcome: its class, hint and rate limits. Times in the
 // response are measured from its Date header when valid, else from now.
 func Assess(o Outcome, now time.Time) Assessment {
-	eb := parseBody(o.Body)
 	a := Assessment{Status: o.Status, Provider: o.Provider, Err: o.Err, Limits: ParseLimits(o.Header, now)}
+	if !o.Failed() {
+		if a.Provider == "" {
+			a.Provider = DetectProvider(o.Header, &errorBody{})
+		}
+		return a
+	}
+	eb := parseBody(o.Body)
 	if a.Provider == "" {
 		a.Provider = DetectProvider(o.Header, eb)
-	}
-	if !o.Failed() {
-		return a
 	}
 	a.Class = classify(o, eb)
 	a.Hint = parseHint(o.Header, eb, now)

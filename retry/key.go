@@ -9,6 +9,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // A Key names one rate limit: the calls that share a provider's bucket.
@@ -33,24 +35,40 @@ func CredentialID(secret string) string {
 	if secret == "" {
 		return "none"
 	}
+	if id, ok := credentialIDs.Load(secret); ok {
+		return id.(string)
+	}
 	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:8])
+	id := hex.EncodeToString(sum[:8])
+	if credentialCount.Add(1) <= maxCredentialIDs {
+		credentialIDs.Store(secret, id)
+	}
+	return id
 }
 
-// maxKeyBody is the most of a request body RequestKey reads.
+// credentialIDs caches CredentialID for the few credentials a process uses,
+// at most maxCredentialIDs of them.
+var (
+	credentialIDs   sync.Map
+	credentialCount atomic.Int64
+)
+
+const maxCredentialIDs = 1024
+
+// maxKeyBody is the most of a request body RequestKey and RequestTokens read.
 const maxKeyBody = 4 << 20
 
-// RequestKey derives the limit key and cost of an HTTP request to an LLM
-// API: the provider from the host (then the path and headers for unknown
-// hosts), the model from the JSON body's "model" or a Gemini path
-// (models/{model}:…), the credential from the Authorization bearer token,
-// x-api-key, x-goog-api-key or api-key header, and the tokens from the body
-// (see EstimateTokens). The body is read through req.GetBody, never
-// req.Body; without GetBody the model and tokens stay unknown.
-func RequestKey(req *http.Request) (Key, Cost) {
+// RequestKey derives the limit key of an HTTP request to an LLM API: the
+// provider from the host (then the path and headers for unknown hosts),
+// the model from a Gemini path (models/{model}:…) or else the first
+// "model" key of the JSON body, and the credential from the Authorization
+// bearer token, x-api-key, x-goog-api-key or api-key header. The body is
+// read through req.GetBody, never req.Body; without GetBody the model stays
+// unknown.
+func RequestKey(req *http.Request) Key {
 	k := Key{Provider: requestProvider(req)}
 	cred := strings.TrimSpace(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
-	for _, h := range []string{"x-api-key", "x-goog-api-key", "api-key"} {
+	for _, h := range []string{"X-Api-Key", "X-Goog-Api-Key", "Api-Key"} {
 		if cred == "" {
 			cred = req.Header.Get(h)
 		}
@@ -58,22 +76,87 @@ func RequestKey(req *http.Request) (Key, Cost) {
 	k.Credential = CredentialID(cred)
 	if _, rest, ok := strings.Cut(req.URL.Path, "/models/"); ok {
 		k.Model, _, _ = strings.Cut(rest, ":")
+		return k
 	}
-	cost := Cost{Requests: 1}
-	if req.GetBody != nil && req.ContentLength <= maxKeyBody {
-		if rc, err := req.GetBody(); err == nil {
-			body, _ := io.ReadAll(io.LimitReader(rc, maxKeyBody))
-			rc.Close()
-			var m struct {
-				Model string `json:"model"`
-			}
-			if json.Unmarshal(body, &m) == nil && m.Model != "" {
-				k.Model = m.Model
-			}
-			cost.Tokens = EstimateTokens(body)
+	readBody(req, func(body []byte) { k.Model = jsonModel(body) })
+	return k
+}
+
+// RequestTokens estimates the tokens of an HTTP request to an LLM API from
+// its JSON body (see EstimateTokens), read through req.GetBody; it returns
+// 0 without GetBody.
+func RequestTokens(req *http.Request) int64 {
+	var n int64
+	readBody(req, func(body []byte) { n = EstimateTokens(body) })
+	return n
+}
+
+// bodies recycles the buffers request bodies are read into.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody calls f with req's body, read through GetBody, if it has one of
+// at most maxKeyBody bytes. f must not keep the slice.
+func readBody(req *http.Request, f func([]byte)) {
+	if req.GetBody == nil || req.ContentLength > maxKeyBody {
+		return
+	}
+	rc, err := req.GetBody()
+	if err != nil {
+		return
+	}
+	defer rc.Close()
+	buf := bodies.Get().(*bytes.Buffer)
+	defer bodies.Put(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(rc, maxKeyBody)); err == nil {
+		f(buf.Bytes())
+	}
+}
+
+// jsonModel returns the string value of the first "model" key in a JSON
+// body, or "". It scans rather than parses: request bodies are large and
+// this runs for every request.
+func jsonModel(body []byte) string {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`"model"`))
+		if j < 0 {
+			return ""
 		}
+		p := i + j + len(`"model"`)
+		i = p
+		if q := i - len(`"model"`); q > 0 && body[q-1] == '\\' {
+			continue // an escaped quote inside a string
+		}
+		p = skipSpace(body, p)
+		if p >= len(body) || body[p] != ':' {
+			continue // "model" was a value, not a key
+		}
+		p = skipSpace(body, p+1)
+		if p >= len(body) || body[p] != '"' {
+			return ""
+		}
+		end := bytes.IndexByte(body[p+1:], '"')
+		if end < 0 {
+			return ""
+		}
+		v := body[p+1 : p+1+end]
+		if bytes.IndexByte(v, '\\') < 0 {
+			return string(v)
+		}
+		var s string // escapes: let encoding/json read the whole string
+		dec := json.NewDecoder(bytes.NewReader(body[p:]))
+		if dec.Decode(&s) != nil {
+			return ""
+		}
+		return s
 	}
-	return k, cost
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func requestProvider(req *http.Request) Provider {
@@ -82,11 +165,11 @@ func requestProvider(req *http.Request) Provider {
 	}
 	h, path := req.Header, req.URL.Path
 	switch {
-	case h.Get("anthropic-version") != "" || strings.HasSuffix(path, "/messages"):
+	case h.Get("Anthropic-Version") != "" || strings.HasSuffix(path, "/messages"):
 		return Anthropic
-	case h.Get("x-goog-api-key") != "" || strings.Contains(path, ":generateContent") || strings.Contains(path, ":streamGenerateContent"):
+	case h.Get("X-Goog-Api-Key") != "" || strings.Contains(path, ":generateContent") || strings.Contains(path, ":streamGenerateContent"):
 		return Gemini
-	case h.Get("api-key") != "":
+	case h.Get("Api-Key") != "":
 		return Azure
 	}
 	return Generic

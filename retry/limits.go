@@ -33,13 +33,33 @@ var windowHeaders = []struct {
 	limit, remaining, until string
 	epoch                   bool // the reset is a point in time, not a delay
 }{
-	{SourceResetRequests, false, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", false},
-	{SourceResetTokens, true, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", false},
-	{SourceAnthropicRequestsReset, false, "anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset", true},
-	{SourceAnthropicTokensReset, true, "anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset", true},
-	{SourceAnthropicInputTokens, true, "anthropic-ratelimit-input-tokens-limit", "anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset", true},
-	{SourceAnthropicOutputTokens, true, "anthropic-ratelimit-output-tokens-limit", "anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset", true},
-	{SourceResetEpoch, false, "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset", true},
+	{SourceResetRequests, false, "X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests", false},
+	{SourceResetTokens, true, "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens", false},
+	{SourceAnthropicRequestsReset, false, "Anthropic-Ratelimit-Requests-Limit", "Anthropic-Ratelimit-Requests-Remaining", "Anthropic-Ratelimit-Requests-Reset", true},
+	{SourceAnthropicTokensReset, true, "Anthropic-Ratelimit-Tokens-Limit", "Anthropic-Ratelimit-Tokens-Remaining", "Anthropic-Ratelimit-Tokens-Reset", true},
+	{SourceAnthropicInputTokens, true, "Anthropic-Ratelimit-Input-Tokens-Limit", "Anthropic-Ratelimit-Input-Tokens-Remaining", "Anthropic-Ratelimit-Input-Tokens-Reset", true},
+	{SourceAnthropicOutputTokens, true, "Anthropic-Ratelimit-Output-Tokens-Limit", "Anthropic-Ratelimit-Output-Tokens-Remaining", "Anthropic-Ratelimit-Output-Tokens-Reset", true},
+	{SourceResetEpoch, false, "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", true},
+}
+
+// hasLimits reports whether h may hold a window: it has a header named like
+// one. Most responses have none, and this is cheaper than looking each up.
+func hasLimits(h http.Header) bool {
+	for k := range h {
+		if len(k) > 12 && (k[0] == 'X' || k[0] == 'x' || k[0] == 'A' || k[0] == 'a') &&
+			(strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Ratelimit-") || strings.HasPrefix(http.CanonicalHeaderKey(k), "Anthropic-Ratelimit-")) {
+			return true
+		}
+	}
+	return false
+}
+
+// get is h.Get for a canonical key, without canonicalizing it again.
+func get(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // ParseLimits reads the rate-limit windows in h: OpenAI-style
@@ -51,11 +71,14 @@ var windowHeaders = []struct {
 // valid, else from now. A window appears when any of its headers is valid;
 // invalid values read as "not sent".
 func ParseLimits(h http.Header, now time.Time) Limits {
+	if !hasLimits(h) {
+		return nil
+	}
 	base := responseTime(h, now)
 	var ls Limits
 	for _, wh := range windowHeaders {
-		w := Window{Reset: wh.reset, Tokens: wh.tokens, Limit: parseCount(h.Get(wh.limit)), Remaining: parseCount(h.Get(wh.remaining)), Until: -1}
-		if v := h.Get(wh.until); v != "" {
+		w := Window{Reset: wh.reset, Tokens: wh.tokens, Limit: parseCount(get(h, wh.limit)), Remaining: parseCount(get(h, wh.remaining)), Until: -1}
+		if v := get(h, wh.until); v != "" {
 			var d time.Duration
 			var ok bool
 			if wh.epoch {

@@ -42,6 +42,11 @@ type PaceState struct {
 	// Synced is the send time of the call whose response last synced the
 	// windows; older responses are not applied.
 	Synced time.Time `json:"synced"`
+	// Answered reports that a response to a call to the key was observed.
+	// Until then every call is booked, so that the first windows reported
+	// can count the calls in flight; after it, calls are booked only while
+	// the provider reports windows.
+	Answered bool `json:"answered,omitempty"`
 	// Overloads counts consecutive overloaded failures; while positive,
 	// calls are held and then let through one probe at a time.
 	Overloads int `json:"overloads,omitempty"`
@@ -72,6 +77,17 @@ type PaceWindow struct {
 type Booking struct {
 	At   time.Time `json:"at"`
 	Cost Cost      `json:"cost"`
+}
+
+// countsTokens reports whether a token window paces calls: only then is a
+// call's token cost needed.
+func (s *PaceState) countsTokens() bool {
+	for _, w := range s.Windows {
+		if w.Tokens {
+			return true
+		}
+	}
+	return false
 }
 
 // cost is what c takes from w, in time.
@@ -126,7 +142,9 @@ func (s *PaceState) Reserve(now, latest time.Time, c Cost, cfg OverloadConfig) (
 		w := &s.Windows[i]
 		w.TAT = later(w.TAT, at).Add(w.cost(c))
 	}
-	s.Bookings = append(s.Bookings, Booking{At: at, Cost: c})
+	if len(s.Windows) > 0 || !s.Answered {
+		s.Bookings = append(s.Bookings, Booking{At: at, Cost: c})
+	}
 	return at, true
 }
 
@@ -152,6 +170,9 @@ type Observation struct {
 // answer to a call sent since the overload began ends it. A canceled call (the
 // caller's context ended) ends nothing; it only frees the probe's place.
 func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
+	if o.Class != Canceled {
+		s.Answered = true
+	}
 	if !o.Sent.Before(s.Synced) {
 		s.sync(now, o)
 	}
@@ -177,7 +198,14 @@ func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
 	case o.Class != Overloaded && !o.Sent.Before(s.OverloadSince):
 		s.Overloads, s.ProbeUntil = 0, time.Time{}
 	}
-	s.prune(now)
+	s.prune(now, o)
+}
+
+// Quiet reports whether a success that reported no windows and sets no
+// hold would change nothing: the provider has been answering without
+// windows and is not overloaded. Callers may skip observing it.
+func (s *PaceState) Quiet() bool {
+	return s.Answered && len(s.Windows) == 0 && s.Overloads == 0 && len(s.Bookings) == 0
 }
 
 // sync sets each reported window from the provider's state and replays the
@@ -247,13 +275,19 @@ func (s *PaceState) window(l Window) *PaceWindow {
 	return &s.Windows[len(s.Windows)-1]
 }
 
-// prune drops bookings no response will sync away.
-func (s *PaceState) prune(now time.Time) {
-	i := 0
-	for i < len(s.Bookings) && now.Sub(s.Bookings[i].At) > bookingTTL {
-		i++
+// prune drops the bookings no response will sync away: those older than
+// bookingTTL and, while the provider reports no windows, those made up to
+// the observed call.
+func (s *PaceState) prune(now time.Time, o Observation) {
+	unpaced := len(s.Windows) == 0 && len(o.Limits) == 0 // nothing to replay them into
+	kept := s.Bookings[:0]
+	for _, b := range s.Bookings {
+		if now.Sub(b.At) <= bookingTTL && !(unpaced && !b.At.After(o.Sent)) {
+			kept = append(kept, b)
+		}
 	}
-	s.Bookings = s.Bookings[i:]
+	clear(s.Bookings[len(kept):])
+	s.Bookings = kept
 }
 
 func earlier(a, b time.Time) time.Time {

@@ -337,11 +337,33 @@ func TestPaceOverloadProbeWithOtherAnswer(t *testing.T) {
 
 func TestPacePrunesOldBookings(t *testing.T) {
 	var s PaceState
+	s.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Millisecond, Span: time.Minute}}
 	reserve(t, &s, t0, one, t0)
 	reserve(t, &s, ts(200), one, ts(200))
 	s.Observe(ts(301), Observation{Sent: ts(301)}, overloadCfg)
 	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(200)) {
 		t.Errorf("Bookings = %v, want only the one at t0+200s", s.Bookings)
+	}
+}
+
+// A provider that reports no windows leaves nothing to replay bookings
+// into: they are dropped as their answers come, not kept for bookingTTL.
+func TestPacePrunesBookingsWhenUnpaced(t *testing.T) {
+	var s PaceState
+	for i := range 3 {
+		reserve(t, &s, ts(float64(i)), one, ts(float64(i)))
+	}
+	s.Observe(ts(1.5), Observation{Sent: ts(1)}, overloadCfg)
+	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(2)) {
+		t.Errorf("Bookings = %v, want only the one at t0+2s, not yet answered", s.Bookings)
+	}
+	for i := range 1000 {
+		at := ts(float64(10 + i))
+		reserve(t, &s, at, one, at)
+		s.Observe(at, Observation{Sent: at}, overloadCfg)
+	}
+	if len(s.Bookings) != 0 {
+		t.Errorf("%d bookings after 1000 answered calls, want 0", len(s.Bookings))
 	}
 }
 

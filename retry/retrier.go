@@ -60,7 +60,8 @@ func (r *Retrier) Config() Config { return r.cfg }
 // *Error that wraps op's last error and, when the call stopped for the
 // deadline or the context, ErrDeadline or ctx.Err().
 func (r *Retrier) Do(ctx context.Context, key Key, op func(ctx context.Context) error) error {
-	c := r.start(key, Cost{Requests: 1}, true)
+	c := r.start(key, nil, true)
+	defer c.end()
 	for {
 		if err := c.wait(ctx); err != nil {
 			return err

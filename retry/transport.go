@@ -24,8 +24,12 @@ type Transport struct {
 	Base http.RoundTripper
 	// Retrier decides and paces; it must not be nil.
 	Retrier *Retrier
-	// Key derives a request's limit key and cost; nil means RequestKey.
-	Key func(*http.Request) (Key, Cost)
+	// Key derives a request's limit key; nil means RequestKey.
+	Key func(*http.Request) Key
+	// Tokens estimates a request's tokens, for limits that count tokens;
+	// nil means RequestTokens. It is called only when the limit has a
+	// token window.
+	Tokens func(*http.Request) int64
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -34,14 +38,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	keyOf := t.Key
+	keyOf, tokensOf := t.Key, t.Tokens
 	if keyOf == nil {
 		keyOf = RequestKey
 	}
-	key, cost := keyOf(req)
+	if tokensOf == nil {
+		tokensOf = RequestTokens
+	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	ctx := req.Context()
-	c := t.Retrier.start(key, cost, replayable)
+	key := keyOf(req)
+	c := t.Retrier.start(key, func() int64 { return tokensOf(req) }, replayable)
+	defer c.end()
 	for {
 		if err := c.wait(ctx); err != nil {
 			if c.attempts == 0 && req.Body != nil {

@@ -313,7 +313,7 @@ func TestTransportTransportErrorPastTheDeadline(t *testing.T) {
 func TestTransportGetBodyFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &provider{handlers: []http.HandlerFunc{reply(500, ``), reply(200, `ok`)}}
-		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) (Key, Cost) { return testKey, Cost{Requests: 1} }}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) Key { return testKey }}
 		req := newChatRequest(t, t.Context())
 		broken := errors.New("body gone")
 		req.GetBody = func() (io.ReadCloser, error) { return nil, broken }
@@ -436,12 +436,12 @@ func TestRequestKey(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			k, c := RequestKey(tt.req)
+			k, n := RequestKey(tt.req), RequestTokens(tt.req)
 			if k != tt.want {
 				t.Errorf("RequestKey = %+v, want %+v", k, tt.want)
 			}
-			if c.Requests != 1 || c.Tokens != tt.tokens {
-				t.Errorf("Cost = %+v, want 1 request and %d tokens", c, tt.tokens)
+			if n != tt.tokens {
+				t.Errorf("RequestTokens = %d, want %d", n, tt.tokens)
 			}
 			if tt.secret != "" && strings.Contains(k.String(), tt.secret) {
 				t.Errorf("Key.String() = %q reveals the secret", k.String())
@@ -465,16 +465,16 @@ func TestRequestKey(t *testing.T) {
 	t.Run("without GetBody model and tokens unknown", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		req.GetBody = nil
-		k, c := RequestKey(req)
-		if k.Model != "" || c.Tokens != 0 {
-			t.Errorf("RequestKey = %+v %+v, want no model and no tokens", k, c)
+		k, n := RequestKey(req), RequestTokens(req)
+		if k.Model != "" || n != 0 {
+			t.Errorf("RequestKey = %+v, RequestTokens = %d; want no model and no tokens", k, n)
 		}
 	})
 	t.Run("too large a body is not read", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		req.ContentLength = maxKeyBody + 1
-		if k, c := RequestKey(req); k.Model != "" || c.Tokens != 0 {
-			t.Errorf("RequestKey = %+v %+v, want no model and no tokens", k, c)
+		if k, n := RequestKey(req), RequestTokens(req); k.Model != "" || n != 0 {
+			t.Errorf("RequestKey = %+v, RequestTokens = %d; want no model and no tokens", k, n)
 		}
 	})
 }
@@ -542,5 +542,26 @@ func TestPeekBody(t *testing.T) {
 	resp.Body.Close()
 	if closes != 1 {
 		t.Errorf("Close reached the original %d times, want 1", closes)
+	}
+}
+
+func TestJSONModel(t *testing.T) {
+	tests := map[string]struct{ body, want string }{
+		"first key":           {`{"model":"gpt-4o","messages":[]}`, "gpt-4o"},
+		"after messages":      {`{"messages":[{"role":"user","content":"hi"}],"model":"claude-x"}`, "claude-x"},
+		"spaces":              {"{ \"model\" :\n \"m\" }", "m"},
+		"model as a value":    {`{"role":"model","model":"gemini"}`, "gemini"},
+		"escaped in a string": {`{"content":"say \"model\": \"evil\"","model":"real"}`, "real"},
+		"escaped value":       {`{"model":"a\"b"}`, `a"b`},
+		"not a string":        {`{"model":7}`, ""},
+		"none":                {`{"messages":[]}`, ""},
+		"unterminated":        {`{"model":"abc`, ""},
+		"truncated after key": {`{"model"`, ""},
+		"empty":               {``, ""},
+	}
+	for name, tt := range tests {
+		if got := jsonModel([]byte(tt.body)); got != tt.want {
+			t.Errorf("%s: jsonModel(%s) = %q, want %q", name, tt.body, got, tt.want)
+		}
 	}
 }
