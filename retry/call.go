@@ -26,22 +26,58 @@ type call struct {
 	waited    time.Duration // waited in all
 	last      Decision      // the last decision
 	lastErr   error         // the last attempt's error, or its failed response as a *ResponseError
+
+	ask  ask              // the pacer's question and answer, for book
+	book func(*PaceState) // c.ask.apply, bound once per pooled call
+}
+
+// An ask is a request to the pacer and its answer. Its apply runs under
+// the Store's lock; it lives in the call so that asking allocates nothing.
+type ask struct {
+	from, now, deadline time.Time
+	cost                Cost
+	tokens              bool // a token estimate is still to be made
+	cfg                 OverloadConfig
+
+	at                             time.Time
+	booked, overloaded, quiet, est bool
+}
+
+// apply books the call on s, or says why not: see PaceState.Reserve. While
+// the key is overloaded a call still in its own delay is told to come back
+// when the delay ends, rather than take the probe's place while sleeping;
+// a call whose token cost a window needs is told to estimate it first.
+func (a *ask) apply(s *PaceState) {
+	a.at, a.booked, a.overloaded, a.quiet, a.est = a.from, false, s.Overloads > 0, s.Quiet(), false
+	switch {
+	case a.tokens && s.countsTokens():
+		a.est = true
+	case a.overloaded && a.from.After(a.now):
+	default:
+		a.at, a.booked = s.Reserve(a.from, a.deadline, a.cost, a.cfg)
+	}
 }
 
 // calls recycles calls: one is made per request, on the hot path.
-var calls = sync.Pool{New: func() any { return new(call) }}
+var calls = sync.Pool{New: func() any {
+	c := new(call)
+	c.book = c.ask.apply
+	return c
+}}
 
 // start begins a call; end must be called when it is over, after which c
 // must not be used.
 func (r *Retrier) start(key Key, tokens func() int64, replayable bool) *call {
 	c := calls.Get().(*call)
-	*c = call{r: r, key: key, id: key.String(), cost: Cost{Requests: 1}, tokens: tokens, replayable: replayable}
+	book := c.book
+	*c = call{r: r, key: key, id: key.String(), cost: Cost{Requests: 1}, tokens: tokens, replayable: replayable, book: book}
 	return c
 }
 
 // end releases c.
 func (c *call) end() {
-	*c = call{}
+	book := c.book
+	*c = call{book: book}
 	calls.Put(c)
 }
 
@@ -52,55 +88,55 @@ func (c *call) end() {
 func (c *call) wait(ctx context.Context) error {
 	deadline, _ := ctx.Deadline()
 	began := c.r.now()
-	for {
-		now := c.r.now()
-		from := later(now, c.notBefore)
-		at, booked, overloaded, estimate := from, true, false, false
+	for now := began; ; now = c.r.now() {
+		c.ask = ask{from: later(now, c.notBefore), now: now, deadline: deadline, cost: c.cost, tokens: c.tokens != nil, cfg: c.r.cfg.Overload}
 		// A store that fails is bypassed: the call goes unpaced rather than
 		// not at all.
-		_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
-			overloaded, c.quiet = s.Overloads > 0, s.Quiet()
-			if estimate = c.tokens != nil && s.countsTokens(); estimate {
-				return // estimate outside the store's lock, then book
-			}
-			if s.Overloads > 0 && from.After(now) {
-				// Overloaded: come back when the delay ends rather than take
-				// the probe's place while sleeping.
-				at, booked = from, false
-				return
-			}
-			at, booked = s.Reserve(from, deadline, c.cost, c.r.cfg.Overload)
-		})
-		if estimate {
+		c.ask.at, c.ask.booked = c.ask.from, true
+		_ = c.r.store.Update(ctx, c.id, c.book)
+		a := c.ask
+		c.quiet = a.quiet
+		if a.est { // outside the store's lock, then ask again
 			c.cost.Tokens, c.tokens = c.tokens(), nil
 			continue
 		}
-		if !deadline.IsZero() && at.After(deadline) {
+		if !deadline.IsZero() && a.at.After(deadline) {
 			held := RateLimited // held by a hint or paced by a window
-			if overloaded {
+			if a.overloaded {
 				held = Overloaded
 			}
 			return c.stopBeforeSend(ctx, began, ErrDeadline, held, fmt.Sprintf(
-				"calls to this limit are held for %s, past the deadline", fmtDur(at.Sub(now))))
+				"calls to this limit are held for %s, past the deadline", fmtDur(a.at.Sub(now))))
 		}
-		if err := sleep(ctx, at.Sub(now)); err != nil {
-			if booked { // free a probe's place: this call will not be sent
-				_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
-					s.Observe(c.r.now(), Observation{Sent: at, Class: Canceled}, c.r.cfg.Overload)
-				})
+		if a.at.After(now) {
+			if err := sleep(ctx, a.at.Sub(now)); err != nil {
+				if a.booked { // free a probe's place: this call will not be sent
+					c.release(ctx, a.at)
+				}
+				return c.stopBeforeSend(ctx, began, err, Canceled, "the caller's context ended while waiting")
 			}
+			if a.booked && c.heldSince(ctx, now, a.at) {
+				continue // a hold began while this call slept: book again
+			}
+		} else if err := ctx.Err(); err != nil {
 			return c.stopBeforeSend(ctx, began, err, Canceled, "the caller's context ended while waiting")
 		}
-		if booked && at.After(now) && c.heldSince(ctx, now, at) {
-			continue // a hold began while this call slept: book again
-		}
-		if booked {
-			c.sent = at
-			c.queued = c.r.now().Sub(began)
+		if a.booked {
+			c.sent = a.at
+			if c.queued = 0; a.at.After(began) {
+				c.queued = c.r.now().Sub(began)
+			}
 			c.waited += c.queued
 			return nil
 		}
 	}
+}
+
+// release frees the place of the call booked at at, which will not be sent.
+func (c *call) release(ctx context.Context, at time.Time) {
+	_ = c.r.store.Update(ctx, c.id, func(s *PaceState) {
+		s.Observe(c.r.now(), Observation{Sent: at, Class: Canceled}, c.r.cfg.Overload)
+	})
 }
 
 // heldSince reports whether, since the call was booked (at booked, to be
