@@ -108,7 +108,11 @@ func readBody(req *http.Request, f func([]byte)) {
 	buf := bodies.Get().(*bytes.Buffer)
 	defer bodies.Put(buf)
 	buf.Reset()
-	if _, err := buf.ReadFrom(io.LimitReader(rc, maxKeyBody)); err == nil {
+	var r io.Reader = rc
+	if req.ContentLength < 0 { // unknown: bound it
+		r = io.LimitReader(rc, maxKeyBody)
+	}
+	if _, err := buf.ReadFrom(r); err == nil {
 		f(buf.Bytes())
 	}
 }
@@ -141,7 +145,7 @@ func jsonModel(body []byte) string {
 		}
 		v := body[p+1 : p+1+end]
 		if bytes.IndexByte(v, '\\') < 0 {
-			return string(v)
+			return intern(v)
 		}
 		var s string // escapes: let encoding/json read the whole string
 		dec := json.NewDecoder(bytes.NewReader(body[p:]))
@@ -150,6 +154,33 @@ func jsonModel(body []byte) string {
 		}
 		return s
 	}
+}
+
+// models interns model names: a process uses a few, on every request.
+var models struct {
+	sync.RWMutex
+	m map[string]string
+}
+
+// intern returns b as a string, allocating only for a model not seen
+// before (and at most 1024 of them).
+func intern(b []byte) string {
+	models.RLock()
+	s, ok := models.m[string(b)]
+	models.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	models.Lock()
+	if models.m == nil {
+		models.m = make(map[string]string)
+	}
+	if len(models.m) < 1024 {
+		models.m[s] = s
+	}
+	models.Unlock()
+	return s
 }
 
 func skipSpace(b []byte, i int) int {
