@@ -33,6 +33,7 @@ const (
 // It needs no initialization or shutdown, emits no events and has no hooks. It is safe for concurrent use
 // when its getenv is.
 type EnvProvider struct {
+	boolOnly
 	getenv func(string) string
 }
 
@@ -43,7 +44,7 @@ func NewEnvProvider(getenv func(string) string) *EnvProvider {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	return &EnvProvider{getenv: getenv}
+	return &EnvProvider{boolOnly: boolOnly{EnvProviderName}, getenv: getenv}
 }
 
 // ParseSwitch parses the spellings EnvVar accepts: true, 1, yes, on and
@@ -105,22 +106,3 @@ func (p *EnvProvider) BooleanEvaluation(_ context.Context, flag string, defaultV
 	}
 }
 
-// StringEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *EnvProvider) StringEvaluation(_ context.Context, flag string, defaultValue string, _ openfeature.FlattenedContext) openfeature.StringResolutionDetail {
-	return notBoolean(flag, defaultValue, EnvProviderName)
-}
-
-// FloatEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *EnvProvider) FloatEvaluation(_ context.Context, flag string, defaultValue float64, _ openfeature.FlattenedContext) openfeature.FloatResolutionDetail {
-	return notBoolean(flag, defaultValue, EnvProviderName)
-}
-
-// IntEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *EnvProvider) IntEvaluation(_ context.Context, flag string, defaultValue int64, _ openfeature.FlattenedContext) openfeature.IntResolutionDetail {
-	return notBoolean(flag, defaultValue, EnvProviderName)
-}
-
-// ObjectEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *EnvProvider) ObjectEvaluation(_ context.Context, flag string, defaultValue any, _ openfeature.FlattenedContext) openfeature.InterfaceResolutionDetail {
-	return notBoolean(flag, defaultValue, EnvProviderName)
-}

@@ -61,6 +61,7 @@ func Bucket(runID string) float64 {
 // anything but a boolean gives TYPE_MISMATCH. It needs no initialization or shutdown, emits no events and
 // has no hooks. It is safe for concurrent use; the zero value is not usable, call [NewPercentProvider].
 type PercentProvider struct {
+	boolOnly
 	state atomic.Pointer[percentState]
 }
 
@@ -74,7 +75,7 @@ var _ openfeature.FeatureProvider = (*PercentProvider)(nil)
 // NewPercentProvider returns a provider serving FlagKey to percent per cent of runs when enabled.
 // percent is clamped to [0, 100]; NaN counts as 0.
 func NewPercentProvider(enabled bool, percent float64) *PercentProvider {
-	p := &PercentProvider{}
+	p := &PercentProvider{boolOnly: boolOnly{PercentProviderName}}
 	p.Set(enabled, percent)
 	return p
 }
@@ -142,26 +143,6 @@ func (p *PercentProvider) BooleanEvaluation(_ context.Context, flag string, defa
 	}
 }
 
-// StringEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *PercentProvider) StringEvaluation(_ context.Context, flag string, defaultValue string, _ openfeature.FlattenedContext) openfeature.StringResolutionDetail {
-	return notBoolean(flag, defaultValue, PercentProviderName)
-}
-
-// FloatEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *PercentProvider) FloatEvaluation(_ context.Context, flag string, defaultValue float64, _ openfeature.FlattenedContext) openfeature.FloatResolutionDetail {
-	return notBoolean(flag, defaultValue, PercentProviderName)
-}
-
-// IntEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *PercentProvider) IntEvaluation(_ context.Context, flag string, defaultValue int64, _ openfeature.FlattenedContext) openfeature.IntResolutionDetail {
-	return notBoolean(flag, defaultValue, PercentProviderName)
-}
-
-// ObjectEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
-func (p *PercentProvider) ObjectEvaluation(_ context.Context, flag string, defaultValue any, _ openfeature.FlattenedContext) openfeature.InterfaceResolutionDetail {
-	return notBoolean(flag, defaultValue, PercentProviderName)
-}
-
 // boolError is the result of a failed boolean evaluation: the default value, reason ERROR.
 func boolError(defaultValue bool, err openfeature.ResolutionError) openfeature.BoolResolutionDetail {
 	return openfeature.BoolResolutionDetail{
@@ -174,6 +155,30 @@ func boolError(defaultValue bool, err openfeature.ResolutionError) openfeature.B
 }
 
 // notBoolean answers a non-boolean evaluation for a provider that serves only the boolean FlagKey.
+// boolOnly gives the evaluations of a provider that serves only boolean
+// flags: TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+type boolOnly struct{ name string }
+
+// StringEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (b boolOnly) StringEvaluation(_ context.Context, flag string, defaultValue string, _ openfeature.FlattenedContext) openfeature.StringResolutionDetail {
+	return notBoolean(flag, defaultValue, b.name)
+}
+
+// FloatEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (b boolOnly) FloatEvaluation(_ context.Context, flag string, defaultValue float64, _ openfeature.FlattenedContext) openfeature.FloatResolutionDetail {
+	return notBoolean(flag, defaultValue, b.name)
+}
+
+// IntEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (b boolOnly) IntEvaluation(_ context.Context, flag string, defaultValue int64, _ openfeature.FlattenedContext) openfeature.IntResolutionDetail {
+	return notBoolean(flag, defaultValue, b.name)
+}
+
+// ObjectEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+func (b boolOnly) ObjectEvaluation(_ context.Context, flag string, defaultValue any, _ openfeature.FlattenedContext) openfeature.InterfaceResolutionDetail {
+	return notBoolean(flag, defaultValue, b.name)
+}
+
 func notBoolean[T any](flag string, defaultValue T, provider string) openfeature.GenericResolutionDetail[T] {
 	err := openfeature.NewFlagNotFoundResolutionError("flag " + flag + " is not served by " + provider)
 	if flag == FlagKey {
