@@ -105,4 +105,3 @@ func (p *EnvProvider) BooleanEvaluation(_ context.Context, flag string, defaultV
 		},
 	}
 }
-
