@@ -90,17 +90,17 @@ func (s *PaceState) countsTokens() bool {
 	return false
 }
 
-// cost is what c takes from w, in time.
+// cost is what c takes from w, in time. A call larger than the window's
+// capacity costs nothing: it can never fit, the provider refuses it at
+// once (request too large), and holding the window for it would only
+// delay the calls that can.
 func (w *PaceWindow) cost(c Cost) time.Duration {
 	n := c.Requests
 	if w.Tokens {
 		n = c.Tokens
 	}
-	if n <= 0 || w.Interval <= 0 {
+	if n <= 0 || w.Interval <= 0 || n > int64(w.Span/w.Interval) { // also keeps n·Interval from overflowing
 		return 0
-	}
-	if n > int64(w.Span/w.Interval) { // also keeps n·Interval from overflowing
-		return w.Span
 	}
 	return time.Duration(n) * w.Interval
 }

@@ -79,9 +79,10 @@ func TestPaceSyncedWindowSpacesCallsOnceEmpty(t *testing.T) {
 func TestPaceTokenWindow(t *testing.T) {
 	var s PaceState
 	s.Observe(t0, Observation{Sent: t0, Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 60000, Remaining: 0, Until: time.Minute}}}, overloadCfg)
-	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 3000}, ts(3))       // 3000 tokens at 1ms each
-	reserve(t, &s, t0, Cost{Requests: 1}, t0)                        // unknown tokens: not paced by tokens
-	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1_000_000}, ts(63)) // more than the window: waits for it to be full
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 3000}, ts(3))   // 3000 tokens at 1ms each
+	reserve(t, &s, t0, Cost{Requests: 1}, t0)                    // unknown tokens: not paced by tokens
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1_000_000}, t0) // more than the window holds: refused at once by the provider, not paced
+	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 3000}, ts(6))   // and it took nothing from the window
 }
 
 func TestPaceWindowCost(t *testing.T) {
@@ -93,9 +94,9 @@ func TestPaceWindowCost(t *testing.T) {
 		"none":               {0, 0},
 		"negative":           {-5, 0},
 		"one":                {1, time.Minute},
-		"more than the span": {2, time.Minute},
-		"would overflow":     {153722868, time.Minute},
-		"int64 limit":        {math.MaxInt64, time.Minute},
+		"more than the span": {2, 0},
+		"would overflow":     {153722868, 0},
+		"int64 limit":        {math.MaxInt64, 0},
 	}
 	for name, tt := range tests {
 		if got := w.cost(Cost{Tokens: tt.tokens}); got != tt.want {
