@@ -51,7 +51,7 @@ func attrMap(kvs []attribute.KeyValue) map[string]any {
 func labelKey(s attribute.Set) string {
 	var parts []string
 	for _, kv := range s.ToSlice() {
-		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+		parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
@@ -103,7 +103,7 @@ func (h *harness) metricAttrs(t *testing.T) []string {
 	var vals []string
 	add := func(s attribute.Set) {
 		for _, kv := range s.ToSlice() {
-			vals = append(vals, string(kv.Key)+"="+kv.Value.Emit())
+			vals = append(vals, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	for _, sm := range rm.ScopeMetrics {
