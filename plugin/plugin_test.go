@@ -1,9 +1,9 @@
 package plugin_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/autopack/dynretry/internal/testutil"
 	"log/slog"
 	"net/http"
 	"os"
@@ -58,24 +58,6 @@ func (h *recordingHost) WrapTransport(w func(http.RoundTripper) http.RoundTrippe
 
 func (h *recordingHost) installed() int { return len(h.llm) + len(h.reporter) + len(h.transport) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func register(t *testing.T, host hooks.Host, o plugin.Options) *plugin.Plugin {
 	t.Helper()
 	if o.Environ == nil {
@@ -105,7 +87,7 @@ func cohortOf(t *testing.T, svc func(hooks.LLMService) hooks.LLMService, runID s
 
 func TestRegisterInstallsThreeWrappers(t *testing.T) {
 	host := new(recordingHost)
-	logs := new(syncBuffer)
+	logs := new(testutil.SyncBuffer)
 	p := register(t, host, plugin.Options{
 		ConfigPath: modelsYAML, RunID: "lovable-p1-core-precision",
 		Logger: slog.New(slog.NewTextHandler(logs, nil)),

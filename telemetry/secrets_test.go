@@ -1,15 +1,14 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/autopack/dynretry/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -52,28 +51,10 @@ func TestRedact(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // assertNoCanary checks every span (names, attributes, events, status,
 // resource), every metric attribute, the trace file and the Prometheus
 // scrape.
-func assertNoCanary(t *testing.T, h *harness, file *syncBuffer) {
+func assertNoCanary(t *testing.T, h *harness, file *testutil.SyncBuffer) {
 	t.Helper()
 	spans := h.spans.GetSpans()
 	require.NotEmpty(t, spans)
@@ -113,7 +94,7 @@ func scrapeMetrics(t *testing.T, tel *Telemetry) string {
 // TestNoSecretsInEvents feeds events that carry fake keys everywhere an
 // Event can carry text.
 func TestNoSecretsInEvents(t *testing.T) {
-	file := new(syncBuffer)
+	file := new(testutil.SyncBuffer)
 	h := newHarness(t, Options{TraceFile: file, Prometheus: true})
 	info := treatmentCall("run-canary")
 	info.Flag.Err = errors.New("flag provider: api_key=" + canary + " rejected")
@@ -149,7 +130,7 @@ func TestNoSecretsInEvents(t *testing.T) {
 // requests carry a fake key and whose provider echoes it in its errors.
 func TestNoSecretsFromEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		file := new(syncBuffer)
+		file := new(testutil.SyncBuffer)
 		h := newHarness(t, Options{TraceFile: file, Prometheus: true})
 		r, err := retry.New(retry.DefaultConfig(), retry.WithObserver(h.tel.Observer()))
 		require.NoError(t, err)

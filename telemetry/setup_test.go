@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/autopack/dynretry/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -52,7 +53,7 @@ func recordCall(tel *Telemetry) {
 }
 
 func TestTraceFile(t *testing.T) {
-	file := new(syncBuffer)
+	file := new(testutil.SyncBuffer)
 	tel, err := Setup(context.Background(), Options{TraceFile: file})
 	require.NoError(t, err)
 	recordCall(tel)

@@ -1,9 +1,9 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/autopack/dynretry/internal/testutil"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -35,24 +35,6 @@ const modelsYAML = "../models.yaml"
 // testKey is the API key of the tests that do not look for it.
 const testKey = "sk-e2e-test-key-0000000000000000"
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a runner's startup with dynretry registered, and where its
 // telemetry goes.
 type env struct {
@@ -60,9 +42,9 @@ type env struct {
 	host   *runner.Host
 	spans  *tracetest.InMemoryExporter
 	reader *sdkmetric.ManualReader
-	traces *syncBuffer // the JSON-lines trace file
-	logs   *syncBuffer // the plugin's log
-	dir    string      // the runner's working directory
+	traces *testutil.SyncBuffer // the JSON-lines trace file
+	logs   *testutil.SyncBuffer // the plugin's log
+	dir    string               // the runner's working directory
 }
 
 // setup registers dynretry with a new runner host, as a runner does at
@@ -73,7 +55,7 @@ func setup(t *testing.T, o plugin.Options) *env {
 	t.Helper()
 	e := &env{
 		host: new(runner.Host), spans: tracetest.NewInMemoryExporter(), reader: sdkmetric.NewManualReader(),
-		traces: new(syncBuffer), logs: new(syncBuffer), dir: t.TempDir(),
+		traces: new(testutil.SyncBuffer), logs: new(testutil.SyncBuffer), dir: t.TempDir(),
 	}
 	if o.Environ == nil {
 		o.Environ = []string{}

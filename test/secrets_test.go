@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/autopack/dynretry/internal/testutil"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -73,7 +74,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 
 	// Everything logged through slog's default logger, too (the OpenFeature
 	// SDK logs there).
-	defaultLogs := new(syncBuffer)
+	defaultLogs := new(testutil.SyncBuffer)
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(defaultLogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(old) })

@@ -7,12 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/autopack/dynretry/internal/testutil"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -20,24 +20,6 @@ import (
 
 	"github.com/autopack/dynretry/telemetry"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemoContract runs the demo, in real time against the simulated
 // provider on loopback (about 4 s for 8 runs), and checks what it writes
@@ -56,13 +38,13 @@ func TestDemoContract(t *testing.T) {
 	t.Setenv("DYNRETRY_DEMO_API_KEY", key)
 	t.Setenv("DYNRETRY_CONFIG", "")              // the defaults, whatever the caller's environment says
 	t.Setenv("LOVABLE_DYNAMIC_RETRY_DELAYS", "") // the --percent rollout decides
-	logs := new(lockedBuffer)
+	logs := new(testutil.SyncBuffer)
 	old := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(old) })
 
 	out := t.TempDir()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.SyncBuffer
 	const runs = 8 // one run in eight asks the doctor with a prompt too large: an error report
 	require.NoError(t, runDemo(context.Background(), demoFlags{out: out, runs: runs, percent: 50, seed: 1}, &stdout, &stderr))
 
