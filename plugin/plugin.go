@@ -40,7 +40,11 @@ type Options struct {
 	// built from the configuration (enabled, rollout_percent). The
 	// LOVABLE_DYNAMIC_RETRY_DELAYS variable wins over any provider.
 	FlagProvider openfeature.FeatureProvider
-	// Telemetry chooses exporters.
+	// Telemetry chooses exporters. OTLP is also turned on when the standard
+	// variables ask for it (OTEL_EXPORTER_OTLP_ENDPOINT or
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, or OTEL_TRACES_EXPORTER=otlp;
+	// OTEL_TRACES_EXPORTER=none keeps it off); the exporters then read the
+	// rest of their OTEL_EXPORTER_OTLP_* settings from the process.
 	Telemetry telemetry.Options
 	// Store keeps pacing state; nil means in process memory. Executors that
 	// share a Store hold back each other's calls to a limit.
@@ -83,6 +87,9 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	p = new(Plugin)
 	if p.Settings, err = config.Load(o.ConfigPath, environ); err != nil {
 		return nil, fmt.Errorf("dynretry: %w", err)
+	}
+	if otlpWanted(getenv) {
+		o.Telemetry.OTLP = true
 	}
 	if p.telemetry, err = telemetry.Setup(ctx, o.Telemetry); err != nil {
 		return nil, fmt.Errorf("dynretry: telemetry: %w", err)
@@ -143,6 +150,19 @@ func (p *Plugin) Shutdown(ctx context.Context) error {
 
 // Telemetry returns the plugin's telemetry, for its metrics handler.
 func (p *Plugin) Telemetry() *telemetry.Telemetry { return p.telemetry }
+
+// otlpWanted reports whether the standard OpenTelemetry variables ask for
+// OTLP export: an OTLP endpoint is set, or OTEL_TRACES_EXPORTER is "otlp";
+// OTEL_TRACES_EXPORTER=none keeps it off.
+func otlpWanted(getenv func(string) string) bool {
+	switch strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))) {
+	case "none":
+		return false
+	case "otlp":
+		return true
+	}
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+}
 
 // lookup returns a getenv over environ; the last assignment of a name wins,
 // as in os/exec.
