@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/telemetry"
 )
 
 // sdkMaxRetries is the SDKs' default retry count (openai-go,
@@ -30,7 +31,7 @@ func NewTransport(base http.RoundTripper, r *retry.Retrier, obs retry.Observer) 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &Transport{base: base, engine: &retry.Transport{Base: base, Retrier: r}, observer: obs}
+	return &Transport{base: base, engine: &retry.Transport{Base: base, Retrier: r, Key: requestKey}, observer: obs}
 }
 
 // RoundTrip implements http.RoundTripper. A failed response that the engine
@@ -53,7 +54,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // x-should-retry overrides.
 func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	key := retry.RequestKey(req)
+	key := requestKey(req)
 	attempt := 1
 	if n, err := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); err == nil && n >= 0 {
 		attempt = n + 1
@@ -95,4 +96,14 @@ func sdkRetries(resp *http.Response, err error) bool {
 	}
 	s := resp.StatusCode
 	return s == http.StatusRequestTimeout || s == http.StatusConflict || s == http.StatusTooManyRequests || s >= 500
+}
+
+// requestKey is retry.RequestKey, with the provider the runner named for
+// the call when the host alone does not tell (a gateway, a proxy).
+func requestKey(req *http.Request) retry.Key {
+	k := retry.RequestKey(req)
+	if c, ok := telemetry.CallFrom(req.Context()); ok && k.Provider == retry.Generic && c.Provider != "" {
+		k.Provider = retry.Provider(c.Provider)
+	}
+	return k
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/autopack/dynretry/hooks"
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
+	"github.com/autopack/dynretry/telemetry"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -321,4 +322,29 @@ func TestTransportControlDeadlineIsCanceled(t *testing.T) {
 		assert.Equal(t, retry.Canceled, events[0].Decision.Class)
 		assert.Equal(t, retry.GiveUp, events[0].Decision.Action)
 	})
+}
+
+// TestTransportProviderFromTheCall: behind a host that does not tell the
+// provider (a gateway), the limit key takes the provider the runner named
+// for the call, in both cohorts.
+func TestTransportProviderFromTheCall(t *testing.T) {
+	log := new(eventLog)
+	base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return response(req, 200, nil, `{}`), nil
+	})
+	tr := hooks.NewTransport(base, newRetrier(t, log), log)
+	for _, cohort := range []rollout.Cohort{rollout.Control, rollout.Treatment} {
+		ctx := telemetry.WithCall(hooks.WithCohort(context.Background(), cohort), telemetry.CallInfo{Provider: "anthropic"})
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://gateway.internal/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	events := log.all()
+	require.Len(t, events, 2)
+	for _, e := range events {
+		assert.Equal(t, retry.Anthropic, e.Key.Provider)
+		assert.Equal(t, "m", e.Key.Model)
+	}
 }
