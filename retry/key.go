@@ -62,7 +62,8 @@ const maxKeyBody = 4 << 20
 // provider from the host (then the path and headers for unknown hosts),
 // the model from a Gemini path (models/{model}:…) or else the first
 // "model" key of the JSON body, and the credential from the Authorization
-// bearer token, x-api-key, x-goog-api-key or api-key header. The body is
+// bearer token, x-api-key, x-goog-api-key or api-key header, or else the
+// key query parameter (Gemini). The body is
 // read through req.GetBody, never req.Body; without GetBody the model stays
 // unknown.
 func RequestKey(req *http.Request) Key {
@@ -72,6 +73,9 @@ func RequestKey(req *http.Request) Key {
 		if cred == "" {
 			cred = req.Header.Get(h)
 		}
+	}
+	if cred == "" && req.URL.RawQuery != "" {
+		cred = req.URL.Query().Get("key") // Gemini also takes ?key=
 	}
 	k.Credential = CredentialID(cred)
 	if _, rest, ok := strings.Cut(req.URL.Path, "/models/"); ok {

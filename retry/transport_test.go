@@ -427,6 +427,8 @@ func TestRequestKey(t *testing.T) {
 			Key{Anthropic, "claude", "none"}, 0, ""},
 		"gateway anthropic by path": {mk("POST", "http://localhost:8080/v1/messages", `{"model":"claude"}`),
 			Key{Anthropic, "claude", "none"}, 0, ""},
+		"gemini key in the query": {mk("POST", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent?key=AIza-query-secret", ``),
+			Key{Gemini, "gemini-2.0-flash", CredentialID("AIza-query-secret")}, 0, "AIza-query-secret"},
 		"gateway gemini by path": {mk("POST", "http://localhost:8080/v1beta/models/gemini-pro:generateContent", ``),
 			Key{Gemini, "gemini-pro", "none"}, 0, ""},
 		"generic": {mk("POST", "http://localhost:8080/v1/chat/completions", `{"model":"llama"}`, "Authorization", "Bearer local"),
