@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/goleak"
 
 	"github.com/autopack/dynretry/hooks"
 	"github.com/autopack/dynretry/plugin"
@@ -25,18 +24,8 @@ import (
 	"github.com/autopack/dynretry/telemetry"
 )
 
-// TestMain checks that the tests leave no goroutine behind. The OpenFeature
-// SDK's process-wide event goroutine lives until openfeature.Shutdown, which
-// runs after the tests and before the check.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(shutdownAfter{m}) }
-
-type shutdownAfter struct{ m *testing.M }
-
-func (s shutdownAfter) Run() int {
-	code := s.m.Run()
-	openfeature.Shutdown()
-	return code
-}
+// TestMain checks that the tests leave no goroutine behind.
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 // modelsYAML is the repository's models.yaml.
 const modelsYAML = "../models.yaml"
