@@ -73,14 +73,6 @@ func parseEnvValue(value string) (on, set bool, err error) {
 	return false, true, fmt.Errorf("%s=%q is not a boolean: want true/false, 1/0, yes/no or on/off", EnvVar, value)
 }
 
-// Metadata returns the name "dynretry-env".
-func (p *EnvProvider) Metadata() openfeature.Metadata {
-	return openfeature.Metadata{Name: EnvProviderName}
-}
-
-// Hooks returns no hooks.
-func (p *EnvProvider) Hooks() []openfeature.Hook { return nil }
-
 // BooleanEvaluation resolves FlagKey as documented on [EnvProvider].
 func (p *EnvProvider) BooleanEvaluation(_ context.Context, flag string, defaultValue bool, _ openfeature.FlattenedContext) openfeature.BoolResolutionDetail {
 	if flag != FlagKey {

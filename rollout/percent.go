@@ -98,14 +98,6 @@ func clampPercent(p float64) float64 {
 	}
 }
 
-// Metadata returns the name "dynretry-percent".
-func (p *PercentProvider) Metadata() openfeature.Metadata {
-	return openfeature.Metadata{Name: PercentProviderName}
-}
-
-// Hooks returns no hooks.
-func (p *PercentProvider) Hooks() []openfeature.Hook { return nil }
-
 // BooleanEvaluation resolves FlagKey as documented on [PercentProvider].
 func (p *PercentProvider) BooleanEvaluation(_ context.Context, flag string, defaultValue bool, flatCtx openfeature.FlattenedContext) openfeature.BoolResolutionDetail {
 	if flag != FlagKey {
@@ -155,9 +147,16 @@ func boolError(defaultValue bool, err openfeature.ResolutionError) openfeature.B
 }
 
 // notBoolean answers a non-boolean evaluation for a provider that serves only the boolean FlagKey.
-// boolOnly gives the evaluations of a provider that serves only boolean
-// flags: TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
+// boolOnly is what the package's providers share: their name, no hooks,
+// and the evaluations of a provider that serves only boolean flags:
+// TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
 type boolOnly struct{ name string }
+
+// Metadata returns the provider's name: "dynretry-env" or "dynretry-percent".
+func (b boolOnly) Metadata() openfeature.Metadata { return openfeature.Metadata{Name: b.name} }
+
+// Hooks returns no hooks.
+func (b boolOnly) Hooks() []openfeature.Hook { return nil }
 
 // StringEvaluation gives TYPE_MISMATCH for FlagKey and FLAG_NOT_FOUND for any other key.
 func (b boolOnly) StringEvaluation(_ context.Context, flag string, defaultValue string, _ openfeature.FlattenedContext) openfeature.StringResolutionDetail {
