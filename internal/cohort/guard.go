@@ -82,6 +82,15 @@ func (p Policy) withDefaults() Policy {
 	return d
 }
 
+// The τ of each figure's normal mixture (see HalfWidth): its intervals are
+// narrowest once the estimate's standard error is near τ/3 or below, and
+// still valid, wider, before that.
+const (
+	TauErrorRate = 0.05 // 5 points of error rate
+	TauWasted    = 0.5  // half an attempt per call
+	TauSlowShare = 0.05 // 5 points of the slow-call share
+)
+
 // Result is the outcome of one check.
 type Result string
 
@@ -144,8 +153,7 @@ type Verdict struct {
 // under policy p and recommends what to do.
 //
 // Each of three figures is compared with an always-valid interval
-// (HalfWidth at level 1 − Alpha/3, the normal mixture's τ set to the
-// figure's tolerance), so the verdict may be asked for every day:
+// (HalfWidth at level 1 − Alpha/3), so the verdict may be asked for every day:
 //
 //   - error rate: the difference of proportions, variances with the
 //     Agresti–Caffo adjustment;
@@ -156,6 +164,10 @@ type Verdict struct {
 //     × control's p95 is tested against 5% (control's p95 taken at its
 //     estimate). When control fails more than 5% of its calls its p95 is
 //     unbounded and the check passes: the error-rate check judges failures.
+//
+// The mixtures' τ are fixed scales of the differences that matter, chosen
+// so the intervals are narrow from a few hundred calls to a few hundred
+// thousand: [TauErrorRate], [TauWasted], [TauSlowShare].
 //
 // A figure passes when its interval lies within the tolerance
 // (High ≤ tolerance), and is a regression when the interval lies beyond it
@@ -186,7 +198,7 @@ func Evaluate(s *Summary, percent float64, p Policy) Verdict {
 	if enough {
 		vt := smoothedVar(t.Calls, float64(t.FailedCalls), float64(t.FailedCalls)) / float64(t.Calls)
 		vc := smoothedVar(c.Calls, float64(c.FailedCalls), float64(c.FailedCalls)) / float64(c.Calls)
-		judge(&errCheck, t.ErrorRate-c.ErrorRate, HalfWidth(vt+vc, p.MaxErrorIncrease*p.MaxErrorIncrease, alpha), p.MaxErrorIncrease)
+		judge(&errCheck, t.ErrorRate-c.ErrorRate, HalfWidth(vt+vc, TauErrorRate*TauErrorRate, alpha), p.MaxErrorIncrease)
 	}
 	errCheck.Reason = fmt.Sprintf("error rate: treatment %s vs control %s%s", pct(t.ErrorRate), pct(c.ErrorRate),
 		explain(errCheck, enough, "difference", func(x Number) string { return signedPoints(float64(x)) }, "+"+points(p.MaxErrorIncrease)))
@@ -197,7 +209,7 @@ func Evaluate(s *Summary, percent float64, p Policy) Verdict {
 	if enough {
 		vt := smoothedVar(t.Calls, float64(t.WastedAttempts), t.WastedSumSq) / float64(t.Calls)
 		vc := smoothedVar(c.Calls, float64(c.WastedAttempts), c.WastedSumSq) / float64(c.Calls)
-		judge(&wasteCheck, wt-wc, HalfWidth(vt+vc, p.MaxWastedIncrease*p.MaxWastedIncrease, alpha), p.MaxWastedIncrease)
+		judge(&wasteCheck, wt-wc, HalfWidth(vt+vc, TauWasted*TauWasted, alpha), p.MaxWastedIncrease)
 	}
 	wasteCheck.Reason = fmt.Sprintf("wasted attempts per call: treatment %.2f vs control %.2f%s", wt, wc,
 		explain(wasteCheck, enough, "difference", func(x Number) string { return fmt.Sprintf("%+.2f", float64(x)) }, fmt.Sprintf("+%.2f", p.MaxWastedIncrease)))
@@ -216,7 +228,7 @@ func Evaluate(s *Summary, percent float64, p Policy) Verdict {
 		limit := (1 + p.MaxP95Increase) * pc
 		k := t.SlowerThan(limit)
 		share := float64(k) / float64(t.Calls)
-		h := HalfWidth(smoothedVar(t.Calls, float64(k), float64(k))/float64(t.Calls), 0.05*0.05, alpha)
+		h := HalfWidth(smoothedVar(t.Calls, float64(k), float64(k))/float64(t.Calls), TauSlowShare*TauSlowShare, alpha)
 		judge(&latCheck, share, h, 0.05)
 		latCheck.Tolerance = Number(p.MaxP95Increase)
 		latReason += fmt.Sprintf("; %s of treatment's calls failed or took longer than %s (control's p95 +%.0f%%), interval [%s, %s] at %s, limit 5%%: %s",

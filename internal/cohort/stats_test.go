@@ -122,19 +122,19 @@ func TestConfidenceSequenceCheckedDaily(t *testing.T) {
 	if testing.Short() {
 		t.Skip("simulation")
 	}
-	const sims, days, perDay, alpha, tol = 2000, 60, 50, 0.05 / 3, 0.01
+	const sims, days, perDay, alpha, tol, tau = 2000, 60, 50, 0.05 / 3, 0.01, TauErrorRate
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	// Equal rates: a rollback (the interval above the tolerance) is a false
 	// alarm; so is any claim that treatment is worse (above 0).
-	seq, _, naive := monitor(rng, sims, days, perDay, 0.05, 0.05, 0, tol, alpha)
+	seq, _, naive := monitor(rng, sims, days, perDay, 0.05, 0.05, 0, tau, alpha)
 	t.Logf("equal rates, interval above 0 on some day: sequential %.3f, fixed-sample 95%% %.3f", seq, naive)
 	assert.LessOrEqual(t, seq, alpha, "the always-valid interval's false alarms stay within alpha")
 	assert.Greater(t, naive, 0.05, "checked daily, the fixed-sample interval errs more often than its 5%%")
 
 	// Treatment worse by exactly the tolerance: advancing (the interval
 	// entirely below the tolerance) is the error.
-	_, below, _ := monitor(rng, sims, days, perDay, 0.06, 0.05, tol, tol, alpha)
+	_, below, _ := monitor(rng, sims, days, perDay, 0.06, 0.05, tol, tau, alpha)
 	t.Logf("worse by the tolerance, interval below it on some day: %.3f", below)
 	assert.LessOrEqual(t, below, alpha)
 
@@ -150,7 +150,7 @@ func TestConfidenceSequenceCheckedDaily(t *testing.T) {
 		}
 		est := float64(kt)/float64(nt) - float64(kc)/float64(nc)
 		v := smoothedVar(nt, float64(kt), float64(kt))/float64(nt) + smoothedVar(nc, float64(kc), float64(kc))/float64(nc)
-		if est+HalfWidth(v, tol*tol, alpha) <= tol {
+		if est+HalfWidth(v, tau*tau, alpha) <= tol {
 			pass++
 		}
 	}

@@ -30,8 +30,9 @@ type Call struct {
 	Failed bool
 	// Class is the failures' class; empty means rate_limited (status 429).
 	Class retry.Class
-	// Latency is the call's duration: its attempts take Latency/(2·n) each
-	// (n attempts), and the waits between them share the rest.
+	// Latency is the call's duration: one attempt takes all of it; n > 1
+	// attempts take Latency/(2·n) each, and the n−1 waits between them
+	// share the rest.
 	Latency time.Duration
 }
 
@@ -83,9 +84,9 @@ func record(ctx context.Context, tel *telemetry.Telemetry, obs retry.Observer, c
 		status = 500
 	}
 	n := c.Wasted + 1
-	work := c.Latency / time.Duration(2*n)
-	wait := time.Duration(0)
+	work, wait := c.Latency, time.Duration(0)
 	if n > 1 {
+		work = c.Latency / time.Duration(2*n)
 		wait = (c.Latency - work*time.Duration(n)) / time.Duration(n-1)
 	}
 	key := retry.Key{Provider: "openai", Model: "gpt-4o"}
