@@ -47,6 +47,7 @@ per-cohort comparison and writes, under --out:
 
   traces.jsonl                             every span, one JSON object per line
   summary.json                             the per-cohort figures
+  report.html                              the comparison as a web page
   .autonomous_runs/{run_id}/errors/        the runner's error reports
 
 The API key comes from DYNRETRY_DEMO_API_KEY when set.`,
@@ -176,12 +177,7 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	}
 	fmt.Fprintf(stderr, "finished in %.1fs\n\n", time.Since(start).Seconds())
 
-	tf, err := os.Open(tracePath)
-	if err != nil {
-		return err
-	}
-	defer tf.Close()
-	s, err := summarize(tf)
+	s, err := readTraces(tracePath)
 	if err != nil {
 		return err
 	}
@@ -192,12 +188,16 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if err := os.WriteFile(filepath.Join(f.out, "summary.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := s.print(stdout); err != nil {
+	reportPath := filepath.Join(f.out, "report.html")
+	if err := writeHTML(reportPath, s, tracePath); err != nil {
+		return err
+	}
+	if err := printSummary(stdout, s); err != nil {
 		return err
 	}
 	st := provider.Stats()
 	fmt.Fprintf(stdout, "\nprovider: %d requests received, %d succeeded\n", st.Received, st.Succeeded)
-	fmt.Fprintf(stdout, "wrote %s, %s and the error reports under %s\n", tracePath, filepath.Join(f.out, "summary.json"), filepath.Join(f.out, ".autonomous_runs"))
+	fmt.Fprintf(stdout, "wrote %s, %s, %s and the error reports under %s\n", tracePath, filepath.Join(f.out, "summary.json"), reportPath, filepath.Join(f.out, ".autonomous_runs"))
 	return errors.Join(ctx.Err())
 }
 

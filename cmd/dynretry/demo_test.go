@@ -113,6 +113,12 @@ func TestDemoContract(t *testing.T) {
 	assert.Equal(t, runs*4+1, total["calls"], "4 calls a run, and the doctor's")
 	assert.Positive(t, total["failed_calls"], "the doctor's call fails")
 
+	// report.html: the same comparison as a page.
+	page, err := os.ReadFile(filepath.Join(out, "report.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "treatment error rate")
+	assert.Contains(t, string(page), "<svg")
+
 	// Error reports, each with its .txt twin.
 	reports, err := filepath.Glob(filepath.Join(out, ".autonomous_runs", "*", "errors", "*.json"))
 	require.NoError(t, err)

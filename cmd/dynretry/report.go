@@ -1,185 +1,153 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"sort"
+	"path/filepath"
 	"text/tabwriter"
-	"time"
 
-	"github.com/autopack/dynretry/rollout"
-	"github.com/autopack/dynretry/telemetry"
 	"github.com/spf13/cobra"
+
+	"github.com/autopack/dynretry/internal/cohort"
+	"github.com/autopack/dynretry/internal/report"
+	"github.com/autopack/dynretry/rollout"
 )
 
 func newReport() *cobra.Command {
-	return &cobra.Command{
-		Use:   "report TRACES.jsonl",
+	var html string
+	cmd := &cobra.Command{
+		Use:   "report [--html FILE] TRACES.jsonl",
 		Short: "Compare the cohorts from exported traces alone",
 		Long: `Reads spans written one JSON object per line (the demo's traces.jsonl, or any
 file written by dynretry's JSON-lines exporter) and prints the per-cohort
-comparison: runs, calls, failed calls and error rate, attempts, wasted attempts
-and call latency.`,
+comparison: runs, calls, failed calls and error rate with its 95% interval,
+attempts, wasted attempts and call latency, and a two-proportion test of the
+error rates.
+
+--html FILE also writes the comparison as one self-contained web page (no
+network needed to view it): error rates with intervals, wasted attempts per
+call, the latency distribution, failures by class and a timeline of 429s and
+waits.
+
+A file that cannot be read, or that holds no dynretry call span, is an error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
+			s, err := readTraces(args[0])
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			s, err := summarize(f)
-			if err != nil {
+			if err := printSummary(cmd.OutOrStdout(), s); err != nil {
 				return err
 			}
-			return s.print(cmd.OutOrStdout())
+			if html != "" {
+				return writeHTML(html, s, args[0])
+			}
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&html, "html", "", "also write the comparison as a self-contained HTML page to `FILE`")
+	return cmd
 }
 
-// cohortStats is one cohort's line of the comparison; the JSON names are
-// the demo's summary.json contract.
-type cohortStats struct {
-	Runs           int     `json:"runs"`
-	Calls          int     `json:"calls"`
-	FailedCalls    int     `json:"failed_calls"`
-	Attempts       int     `json:"attempts"`
-	WastedAttempts int     `json:"wasted_attempts"`
-	ErrorRate      float64 `json:"error_rate"`
-	LatencyP50S    float64 `json:"latency_p50_s"`
-	LatencyP95S    float64 `json:"latency_p95_s"`
-}
-
-// summary is the comparison of the cohorts.
-type summary struct {
-	Cohorts map[rollout.Cohort]*cohortStats `json:"cohorts"`
-	// ErrorRateReduction is 1 − treatment's error rate / control's, or
-	// null when control had no calls or no errors.
-	ErrorRateReduction *float64 `json:"error_rate_reduction"`
-}
-
-// span is the part of an exported span the comparison reads.
-type span struct {
-	Name       string
-	StartTime  time.Time
-	EndTime    time.Time
-	Attributes []struct {
-		Key   string
-		Value struct{ Value any }
+// readTraces reads and summarizes the traces file at path.
+func readTraces(path string) (*cohort.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("traces: %w", err)
 	}
-	Status struct{ Code string }
-}
-
-func (s *span) attr(key string) (any, bool) {
-	for _, a := range s.Attributes {
-		if a.Key == key {
-			return a.Value.Value, true
-		}
-	}
-	return nil, false
-}
-
-func (s *span) str(key string) string {
-	v, _ := s.attr(key)
-	str, _ := v.(string)
-	return str
-}
-
-// summarize reads spans, one JSON object per line, and compares the
-// cohorts. Call spans give runs, calls, failures and latency; attempt spans
-// give attempts (those sent) and wasted attempts (those sent that did not
-// succeed).
-func summarize(r io.Reader) (summary, error) {
-	s := summary{Cohorts: map[rollout.Cohort]*cohortStats{rollout.Treatment: {}, rollout.Control: {}}}
-	runs := map[rollout.Cohort]map[string]bool{}
-	lat := map[rollout.Cohort][]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var sp span
-		if err := json.Unmarshal(sc.Bytes(), &sp); err != nil {
-			return summary{}, fmt.Errorf("traces line %d: %w", line, err)
-		}
-		cohort := rollout.Cohort(sp.str(telemetry.AttrCohort))
-		c, ok := s.Cohorts[cohort]
-		if !ok {
-			continue
-		}
-		switch sp.Name {
-		case telemetry.SpanCall:
-			c.Calls++
-			if sp.Status.Code == "Error" {
-				c.FailedCalls++
-			}
-			if runs[cohort] == nil {
-				runs[cohort] = map[string]bool{}
-			}
-			runs[cohort][sp.str(telemetry.AttrRunID)] = true
-			lat[cohort] = append(lat[cohort], sp.EndTime.Sub(sp.StartTime).Seconds())
-		case telemetry.SpanAttempt:
-			if sent, ok := sp.attr(telemetry.AttrSent); ok && sent == false {
-				continue
-			}
-			c.Attempts++
-			if sp.str(telemetry.AttrDecision) != "success" {
-				c.WastedAttempts++
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return summary{}, err
-	}
-	for cohort, c := range s.Cohorts {
-		c.Runs = len(runs[cohort])
-		if c.Calls > 0 {
-			c.ErrorRate = float64(c.FailedCalls) / float64(c.Calls)
-		}
-		c.LatencyP50S, c.LatencyP95S = quantile(lat[cohort], 0.50), quantile(lat[cohort], 0.95)
-	}
-	if ctl := s.Cohorts[rollout.Control]; ctl.ErrorRate > 0 {
-		red := 1 - s.Cohorts[rollout.Treatment].ErrorRate/ctl.ErrorRate
-		s.ErrorRateReduction = &red
+	defer f.Close()
+	s, err := cohort.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("traces %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// quantile is the q-quantile of xs by the nearest-rank method, 0 for none.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	xs = slices.Clone(xs)
-	sort.Float64s(xs)
-	i := int(q*float64(len(xs))+0.5) - 1
-	return xs[min(max(i, 0), len(xs)-1)]
+// writeHTML writes the page for s to path, through a temporary file in the
+// same directory renamed into place, so a reader never sees half a page.
+func writeHTML(path string, s *cohort.Summary, source string) error {
+	return writeAtomic(path, func(w io.Writer) error { return report.Write(w, s, filepath.Base(source)) })
 }
 
-// print writes the comparison as a table.
-func (s summary) print(w io.Writer) error {
+// writeAtomic writes a file with write, through a temporary file in the
+// same directory renamed over path, so path is either the old file or the
+// whole new one. The new file gets the old one's permissions (0644 when
+// there was none).
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// printSummary writes the comparison as a table, then the error rates with
+// their intervals and test, and the wasted attempts per call. A cohort
+// without calls is said to have none, and nothing is compared with it.
+func printSummary(w io.Writer, s *cohort.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "cohort\truns\tcalls\tfailed\terror rate\tattempts\twasted\tp50 latency\tp95 latency\t")
-	for _, cohort := range []rollout.Cohort{rollout.Treatment, rollout.Control} {
-		c := s.Cohorts[cohort]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%.2fs\t%.2fs\t\n", cohort, c.Runs, c.Calls, c.FailedCalls,
+	for _, name := range cohort.Cohorts {
+		c := s.Cohorts[name]
+		if c.Calls == 0 {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t-\t-\t%d\t%d\t-\t-\t\n", name, c.Runs, c.Calls, c.Attempts, c.WastedAttempts)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f%%\t%d\t%d\t%.2fs\t%.2fs\t\n", name, c.Runs, c.Calls, c.FailedCalls,
 			100*c.ErrorRate, c.Attempts, c.WastedAttempts, c.LatencyP50S, c.LatencyP95S)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	t, c := s.Cohorts[rollout.Treatment], s.Cohorts[rollout.Control]
-	if s.ErrorRateReduction != nil {
-		fmt.Fprintf(w, "\nerror rate: treatment %.1f%% vs control %.1f%%, a %.0f%% reduction\n", 100*t.ErrorRate, 100*c.ErrorRate, 100**s.ErrorRateReduction)
+	var empty []error
+	for _, name := range cohort.Cohorts {
+		if s.Cohorts[name].Calls == 0 {
+			empty = append(empty, fmt.Errorf("the %s cohort has no calls", name))
+		}
 	}
-	if t.Calls > 0 && c.Calls > 0 {
-		_, err := fmt.Fprintf(w, "wasted attempts per call: treatment %.2f vs control %.2f\n",
-			float64(t.WastedAttempts)/float64(t.Calls), float64(c.WastedAttempts)/float64(c.Calls))
+	if len(empty) > 0 {
+		_, err := fmt.Fprintf(w, "\n%v: nothing to compare\n", errors.Join(empty...))
 		return err
 	}
-	return nil
+	interval := func(st *cohort.Stats) string {
+		lo, hi := cohort.Wilson(st.FailedCalls, st.Calls, cohort.Z95)
+		return fmt.Sprintf("%.1f%% [%.1f%%, %.1f%%]", 100*st.ErrorRate, 100*lo, 100*hi)
+	}
+	fmt.Fprintf(w, "\nerror rate (95%% Wilson interval): treatment %s vs control %s", interval(t), interval(c))
+	if s.ErrorRateReduction != nil {
+		fmt.Fprintf(w, ", a %.0f%% reduction", 100**s.ErrorRateReduction)
+	}
+	fmt.Fprintln(w)
+	if z, p, ok := cohort.TwoProportionZ(t.FailedCalls, t.Calls, c.FailedCalls, c.Calls); ok {
+		fmt.Fprintf(w, "two-proportion z-test: z = %.2f, p %s (one look; `dynretry rollout status` for daily checks)\n", z, cohort.FormatP(p))
+	}
+	_, err := fmt.Fprintf(w, "wasted attempts per call: treatment %.2f vs control %.2f\n", t.WastedPerCall(), c.WastedPerCall())
+	return err
 }

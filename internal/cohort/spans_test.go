@@ -78,7 +78,7 @@ func TestReadFigures(t *testing.T) {
 	}
 	assert.Equal(t, map[rollout.Cohort]int{rollout.Treatment: 2, rollout.Control: 4}, n429)
 	// The attempts take Latency/(2n) each, the waits share the rest.
-	assert.InDelta(t, (4*time.Second - 3*(4*time.Second/6)).Seconds()+(2*time.Second-2*(2*time.Second/4)).Seconds(), waits[rollout.Treatment].Seconds(), 1e-6)
+	assert.InDelta(t, (4*time.Second-3*(4*time.Second/6)).Seconds()+(2*time.Second-2*(2*time.Second/4)).Seconds(), waits[rollout.Treatment].Seconds(), 1e-6)
 	assert.InDelta(t, (3*time.Second - 4*(3*time.Second/8)).Seconds(), waits[rollout.Control].Seconds(), 1e-6)
 	assert.Equal(t, 4*time.Second, s.End.Sub(s.Start)-2*time.Second, "from the first start to the last end: 2s + 4s")
 }

@@ -1,6 +1,7 @@
 package cohort
 
 import (
+	"fmt"
 	"math"
 	"slices"
 )
@@ -113,4 +114,12 @@ func Quantile(xs []float64, q float64) float64 {
 func rank(q float64, n int) int {
 	i := int(math.Ceil(q*float64(n))) - 1
 	return min(max(i, 0), n-1)
+}
+
+// FormatP writes a p-value for a sentence: "= 0.028", or "< 0.001".
+func FormatP(p float64) string {
+	if p < 0.001 {
+		return "< 0.001"
+	}
+	return fmt.Sprintf("= %.3f", p)
 }
