@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/autopack/dynretry/internal/atomicfile"
 	"github.com/autopack/dynretry/internal/cohort"
 	"github.com/autopack/dynretry/internal/report"
 	"github.com/autopack/dynretry/rollout"
@@ -68,43 +69,7 @@ func readTraces(path string) (*cohort.Summary, error) {
 // writeHTML writes the page for s to path, through a temporary file in the
 // same directory renamed into place, so a reader never sees half a page.
 func writeHTML(path string, s *cohort.Summary, source string) error {
-	return writeAtomic(path, func(w io.Writer) error { return report.Write(w, s, filepath.Base(source)) })
-}
-
-// writeAtomic writes a file with write, through a temporary file in the
-// same directory renamed over path, so path is either the old file or the
-// whole new one. The new file gets the old one's permissions (0644 when
-// there was none).
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, func(w io.Writer) error { return report.Write(w, s, filepath.Base(source)) })
 }
 
 // printSummary writes the comparison as a table, then the error rates with
