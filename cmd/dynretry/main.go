@@ -23,6 +23,6 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newExplain(), newDemo(), newReport(), newSim())
+	root.AddCommand(newExplain(), newDemo(), newReport(), newRolloutCmd(), newSim())
 	return root
 }

@@ -221,6 +221,8 @@ func Evaluate(s *Summary, percent float64, p Policy) Verdict {
 	switch {
 	case !enough:
 		latReason += explain(latCheck, false, "", nil, "")
+	case len(t.Durations) != t.Calls || len(c.Durations) != c.Calls:
+		latReason += ": the data have no call durations"
 	case math.IsInf(pc, 1):
 		latCheck.Result = Pass
 		latReason += ": control fails more than 5% of its calls, so its p95 is unbounded and treatment cannot be slower (the error rate judges failures): pass"

@@ -132,6 +132,15 @@ type Summary struct {
 	Start, End time.Time `json:"-"`
 }
 
+// Empty returns the Summary of no spans: both cohorts without calls.
+func Empty() *Summary {
+	s := &Summary{Cohorts: map[rollout.Cohort]*Stats{}}
+	for _, c := range Cohorts {
+		s.Cohorts[c] = &Stats{Classes: map[string]*ClassStats{}}
+	}
+	return s
+}
+
 // ErrNoCalls is returned by Read when the spans hold no call of either
 // cohort: an empty file, or spans of another program.
 var ErrNoCalls = errors.New("no dynretry call spans (" + telemetry.SpanCall + ") in the traces")
@@ -190,10 +199,9 @@ type attempt struct {
 // A line that is not JSON is an error naming the line; so is a file with
 // no call span of either cohort (ErrNoCalls).
 func Read(r io.Reader) (*Summary, error) {
-	s := &Summary{Cohorts: map[rollout.Cohort]*Stats{}}
+	s := Empty()
 	runs := map[rollout.Cohort]map[string]bool{}
 	for _, c := range Cohorts {
-		s.Cohorts[c] = &Stats{Classes: map[string]*ClassStats{}}
 		runs[c] = map[string]bool{}
 	}
 	type call struct {
