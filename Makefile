@@ -1,9 +1,15 @@
 # make test: everything CI checks, from a fresh clone.
 GO ?= go
 
-.PHONY: test fmt vet race cover bench
+.PHONY: test deps fmt vet race cover bench
 
-test: fmt vet race cover
+test: deps fmt vet race cover
+
+# The OS packages the tests drive (promtool, Prometheus, Chromium): installed
+# when missing (apt-get, as root), quick when present. The list is in the
+# script.
+deps:
+	@bash scripts/deps.sh
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
