@@ -73,49 +73,47 @@ error, or when advance or rollback was not warranted (the file unchanged).`,
 	cmd.MarkFlagsMutuallyExclusive("traces", "prometheus")
 	cmd.MarkFlagsMutuallyExclusive("config", "flagd")
 
-	status := &cobra.Command{
-		Use: "status", Short: "Print the recommendation and its reasons", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	// run evaluates, then acts on the verdict.
+	run := func(act func(w io.Writer, v cohort.Verdict, s *cohort.Summary, src flagsource.Source) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
 			v, s, src, err := f.evaluate(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), v, s, src, nil)
-		},
+			return act(cmd.OutOrStdout(), v, s, src)
+		}
+	}
+	status := &cobra.Command{
+		Use: "status", Short: "Print the recommendation and its reasons", Args: cobra.NoArgs,
+		RunE: run(func(w io.Writer, v cohort.Verdict, s *cohort.Summary, src flagsource.Source) error {
+			return f.print(w, v, s, src, nil)
+		}),
 	}
 	advance := &cobra.Command{
 		Use: "advance", Short: "Move to the next stage when the comparison allows it", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, s, src, err := f.evaluate(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: run(func(w io.Writer, v cohort.Verdict, s *cohort.Summary, src flagsource.Source) error {
 			if v.Recommendation != cohort.Advance {
-				f.print(cmd.OutOrStdout(), v, s, src, nil)
+				f.print(w, v, s, src, nil)
 				return fmt.Errorf("not advancing from %g%%: the recommendation is %s", v.Percent, v.Recommendation)
 			}
 			if err := src.SetPercent(v.Next); err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), v, s, src, &change{From: v.Percent, To: v.Next})
-		},
+			return f.print(w, v, s, src, &change{From: v.Percent, To: v.Next})
+		}),
 	}
 	rollback := &cobra.Command{
 		Use: "rollback", Short: "Return to 0% when treatment regressed (--force: regardless)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, s, src, err := f.evaluate(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: run(func(w io.Writer, v cohort.Verdict, s *cohort.Summary, src flagsource.Source) error {
 			if v.Recommendation != cohort.Rollback && !f.force {
-				f.print(cmd.OutOrStdout(), v, s, src, nil)
+				f.print(w, v, s, src, nil)
 				return fmt.Errorf("not rolling back from %g%%: no significant regression (the recommendation is %s); --force returns to 0%% regardless", v.Percent, v.Recommendation)
 			}
 			if err := src.SetPercent(0); err != nil {
 				return err
 			}
-			return f.print(cmd.OutOrStdout(), v, s, src, &change{From: v.Percent, To: 0})
-		},
+			return f.print(w, v, s, src, &change{From: v.Percent, To: 0})
+		}),
 	}
 	rollback.Flags().BoolVar(&f.force, "force", false, "return to 0% whatever the comparison says")
 	cmd.AddCommand(status, advance, rollback)

@@ -153,51 +153,66 @@ func (s *svg) text(x, y float64, anchor, class, text string) {
 
 func (s *svg) html() template.HTML { return template.HTML(s.b.String() + "</svg>") }
 
-// errorChart draws each cohort's error rate as a bar with its 95% Wilson
-// interval.
-func errorChart(rows []Row) template.HTML {
+// bar is one cohort's bar in a bar chart: its value, an optional interval
+// around it, the value's label and the bar's tooltip.
+type bar struct {
+	value, low, high float64
+	interval         bool
+	label, title     string
+}
+
+// barChart draws one horizontal bar per cohort on a scale from 0 to top;
+// a cohort without calls gets "no calls" instead of a bar.
+func barChart(rows []Row, name string, top float64, tick func(float64) string, of func(Row) bar) template.HTML {
 	const left, width, barH, gap = 90.0, 420.0, 26.0, 18.0
-	s := newSVG(left+width+70, gap+float64(len(rows))*(barH+gap)+20, "error rate per cohort with 95% intervals")
-	axis(s, left, width, gap+float64(len(rows))*(barH+gap)-gap/2, 1, func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) })
+	s := newSVG(left+width+70, gap+float64(len(rows))*(barH+gap)+20, name)
+	axis(s, left, width, gap+float64(len(rows))*(barH+gap)-gap/2, top, tick)
+	x := func(v float64) float64 { return left + width*v/top }
 	for i, r := range rows {
 		y := gap + float64(i)*(barH+gap)
-		s.text(left-8, y+barH/2+4, "end", "label", string(r.Cohort))
+		ym := y + barH/2
+		s.text(left-8, ym+4, "end", "label", string(r.Cohort))
 		if r.Stats.Calls == 0 {
-			s.text(left+4, y+barH/2+4, "start", "muted", "no calls")
+			s.text(left+4, ym+4, "start", "muted", "no calls")
 			continue
 		}
-		s.add(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %d of %d calls failed</title></rect>`,
-			left, y, width*r.Stats.ErrorRate, barH, r.Color, r.Cohort, r.Stats.FailedCalls, r.Stats.Calls)
-		x0, x1, ym := left+width*r.Low, left+width*r.High, y+barH/2
-		s.add(`<path d="M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f" class="whisker"/>`, x0, ym, x1, x0, ym-7, ym+7, x1, ym-7, ym+7)
-		s.text(x1+6, ym+4, "start", "value", fmt.Sprintf("%.1f%%", 100*r.Stats.ErrorRate))
+		b := of(r)
+		s.add(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
+			left, y, x(b.value)-left, barH, r.Color, template.HTMLEscapeString(b.title))
+		end := x(b.value)
+		if b.interval {
+			x0, x1 := x(b.low), x(b.high)
+			s.add(`<path d="M%.1f %.1fH%.1fM%.1f %.1fV%.1fM%.1f %.1fV%.1f" class="whisker"/>`, x0, ym, x1, x0, ym-7, ym+7, x1, ym-7, ym+7)
+			end = max(end, x1)
+		}
+		s.text(end+6, ym+4, "start", "value", b.label)
 	}
 	return s.html()
 }
 
+// errorChart draws each cohort's error rate with its 95% Wilson interval.
+func errorChart(rows []Row) template.HTML {
+	return barChart(rows, "error rate per cohort with 95% intervals", 1,
+		func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) },
+		func(r Row) bar {
+			return bar{value: r.Stats.ErrorRate, low: r.Low, high: r.High, interval: true,
+				label: fmt.Sprintf("%.1f%%", 100*r.Stats.ErrorRate),
+				title: fmt.Sprintf("%s: %d of %d calls failed", r.Cohort, r.Stats.FailedCalls, r.Stats.Calls)}
+		})
+}
+
 // wastedChart draws each cohort's wasted attempts per call.
 func wastedChart(rows []Row) template.HTML {
-	const left, width, barH, gap = 90.0, 420.0, 26.0, 18.0
 	top := 0.0
 	for _, r := range rows {
 		top = max(top, r.WastedPerCall)
 	}
-	top = niceCeil(max(top, 0.1))
-	s := newSVG(left+width+70, gap+float64(len(rows))*(barH+gap)+20, "wasted attempts per call per cohort")
-	axis(s, left, width, gap+float64(len(rows))*(barH+gap)-gap/2, top, func(x float64) string { return fmt.Sprintf("%.2g", x) })
-	for i, r := range rows {
-		y := gap + float64(i)*(barH+gap)
-		s.text(left-8, y+barH/2+4, "end", "label", string(r.Cohort))
-		if r.Stats.Calls == 0 {
-			s.text(left+4, y+barH/2+4, "start", "muted", "no calls")
-			continue
-		}
-		bw := width * r.WastedPerCall / top
-		s.add(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %d wasted attempts over %d calls</title></rect>`,
-			left, y, bw, barH, r.Color, r.Cohort, r.Stats.WastedAttempts, r.Stats.Calls)
-		s.text(left+bw+6, y+barH/2+4, "start", "value", fmt.Sprintf("%.2f", r.WastedPerCall))
-	}
-	return s.html()
+	return barChart(rows, "wasted attempts per call per cohort", niceCeil(max(top, 0.1)),
+		func(x float64) string { return fmt.Sprintf("%.2g", x) },
+		func(r Row) bar {
+			return bar{value: r.WastedPerCall, label: fmt.Sprintf("%.2f", r.WastedPerCall),
+				title: fmt.Sprintf("%s: %d wasted attempts over %d calls", r.Cohort, r.Stats.WastedAttempts, r.Stats.Calls)}
+		})
 }
 
 // axis draws a horizontal axis at y from left over width, for values 0 to
