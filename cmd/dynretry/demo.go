@@ -96,10 +96,10 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 		ctx = context.Background()
 	}
 	if f.runs < 1 {
-		return fmt.Errorf("--runs must be at least 1, got %d", f.runs)
+		return usageErrorf("--runs must be at least 1, got %d", f.runs)
 	}
 	if f.percent < 0 || f.percent > 100 {
-		return fmt.Errorf("--percent must be within [0, 100], got %v", f.percent)
+		return usageErrorf("--percent must be within [0, 100], got %v", f.percent)
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
