@@ -79,14 +79,14 @@ func assertNoCanary(t *testing.T, h *harness, file *testutil.SyncBuffer) {
 	}
 	require.NotEmpty(t, file.String())
 	assert.NotContains(t, file.String(), canary, "trace file")
-	scrape := scrapeMetrics(t, h.tel)
+	scrape := scrapeMetrics(t, h)
 	assert.NotContains(t, scrape, canary, "prometheus scrape")
 }
 
-func scrapeMetrics(t *testing.T, tel *Telemetry) string {
+func scrapeMetrics(t *testing.T, h *harness) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	h.prom.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	return rec.Body.String()
 }
@@ -95,7 +95,7 @@ func scrapeMetrics(t *testing.T, tel *Telemetry) string {
 // Event can carry text.
 func TestNoSecretsInEvents(t *testing.T) {
 	file := new(testutil.SyncBuffer)
-	h := newHarness(t, Options{TraceFile: file, Prometheus: true})
+	h := newHarness(t, Options{SpanExporters: traceFile(t, file)})
 	info := treatmentCall("run-canary")
 	info.Flag.Err = errors.New("flag provider: api_key=" + canary + " rejected")
 	ctx, span := h.tel.StartCall(context.Background(), info)
@@ -131,7 +131,7 @@ func TestNoSecretsInEvents(t *testing.T) {
 func TestNoSecretsFromEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		file := new(testutil.SyncBuffer)
-		h := newHarness(t, Options{TraceFile: file, Prometheus: true})
+		h := newHarness(t, Options{SpanExporters: traceFile(t, file)})
 		r, err := retry.New(retry.DefaultConfig(), retry.WithObserver(h.tel.Observer()))
 		require.NoError(t, err)
 

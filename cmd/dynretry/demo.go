@@ -22,7 +22,6 @@ import (
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/sim"
-	"github.com/autopack/dynretry/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -127,10 +126,14 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if key == "" {
 		key = randomKey()
 	}
+	tel, err := telemetryOptions(ctx, "dynretry-demo", traces)
+	if err != nil {
+		return err
+	}
 	host := new(runner.Host)
 	p, err := plugin.Register(ctx, host, plugin.Options{
 		FlagProvider: rollout.NewPercentProvider(true, f.percent),
-		Telemetry:    telemetry.Options{ServiceName: "dynretry-demo", TraceFile: traces},
+		Telemetry:    tel,
 	})
 	if err != nil {
 		return err

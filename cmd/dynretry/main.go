@@ -7,6 +7,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
 	"github.com/spf13/cobra"
 )
 
@@ -109,6 +112,25 @@ func version() string {
 		v += " (" + strings.Join(vcs, ", ") + ")"
 	}
 	return v + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// telemetryOptions is where the commands' telemetry goes: the exporters the
+// standard OTEL_* variables ask for (export.FromEnv), and every span to
+// traces, one JSON object per line, when traces is not nil.
+func telemetryOptions(ctx context.Context, service string, traces io.Writer) (telemetry.Options, error) {
+	env, err := export.FromEnv(ctx)
+	if err != nil {
+		return telemetry.Options{}, err
+	}
+	o := telemetry.Options{ServiceName: service, BatchSpanExporters: env.SpanExporters, MetricReaders: env.MetricReaders}
+	if traces != nil {
+		file, err := export.TraceFile(traces)
+		if err != nil {
+			return telemetry.Options{}, err
+		}
+		o.SpanExporters = append(o.SpanExporters, file)
+	}
+	return o, nil
 }
 
 // A usageError is a command line that could not be run as written; main
