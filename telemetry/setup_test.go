@@ -168,6 +168,7 @@ func TestSetupServiceName(t *testing.T) {
 		"option":      {"svc-opt", "", "svc-opt"},
 		"env":         {"", "svc-env", "svc-env"},
 		"option wins": {"svc-opt", "svc-env", "svc-opt"},
+		"env attrs":   {"", "", "svc-attrs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("OTEL_SERVICE_NAME", tc.env)
