@@ -4,12 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 )
 
@@ -50,6 +56,10 @@ type Settings struct {
 	Source string
 }
 
+// MaxFileSize is the largest models.yaml Load reads: a larger file is
+// refused before it is parsed, with an error saying so.
+const MaxFileSize = 256 << 10
+
 // Load reads dynretry's configuration: the defaults, then the section
 // lovable_patterns.p1_dynamic_retry_delays of the YAML file at path, then
 // the DYNRETRY_* variables of environ, then LOVABLE_DYNAMIC_RETRY_DELAYS
@@ -58,7 +68,8 @@ type Settings struct {
 //
 // When path is "", the file is the one named by DYNRETRY_CONFIG, and when
 // that is unset or empty no file is read. A file named by either that
-// cannot be read is an error naming its path.
+// cannot be read, or is larger than MaxFileSize, is an error naming its
+// path.
 //
 // environ holds "NAME=value" entries, as os.Environ returns; production
 // passes os.Environ(). nil means an empty environment, not the process's:
@@ -77,55 +88,91 @@ func Load(path string, environ []string) (Settings, error) {
 
 func load(path string, environ []string) (Settings, error) {
 	env := lastValues(environ)
-	d := newDraft()
 	var s Settings
+	path, from := resolve(path, env)
 
-	from := ""
-	if path == "" {
-		path = strings.TrimSpace(env[envConfig])
-		from = " (from " + envConfig + ")"
+	// The layers, lowest first: the defaults, the file, the environment.
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(defaults(), "koanf"), nil); err != nil {
+		return Settings{}, fmt.Errorf("config: defaults: %w", err)
 	}
+	origin := make(map[string]string) // key → where its value came from
 	if path != "" {
-		sec, found, err := readFile(path, from)
+		fk, found, err := readFile(path, from)
 		if err != nil {
 			return Settings{}, err
 		}
-		if err := d.apply(sec, origin{file: path}); err != nil {
-			return Settings{}, err
+		if ps := decodeLayer(fk); len(ps) > 0 {
+			return Settings{}, fmt.Errorf("config: %s: %s", path, ps[0].msg)
+		}
+		merge(k, fk)
+		for _, key := range fk.Keys() {
+			origin[key] = path
 		}
 		s.Source = path
 		if !found {
 			s.Source += noSection
 		}
 	}
-
-	vars, byKey, err := readEnv(environ)
+	ek, vars, err := readEnv(env)
 	if err != nil {
 		return Settings{}, err
 	}
-	if err := d.apply(vars, origin{vars: byKey}); err != nil {
-		return Settings{}, err
+	merge(k, ek)
+	for key, name := range vars {
+		origin[key] = "environment " + name
 	}
 
+	var sec values
+	if err := k.UnmarshalWithConf("", &sec, unmarshalConf(true, nil)); err != nil {
+		return Settings{}, fmt.Errorf("config: %s: %w", section, err) // each layer passed: not expected
+	}
+	s.Enabled, s.RolloutPercent = sec.Enabled, float64(sec.RolloutPercent)
 	if v := strings.TrimSpace(env[envEnabled]); v != "" {
 		b, ok := rollout.ParseSwitch(v)
 		if !ok {
 			return Settings{}, fmt.Errorf("config: %s=%q: %s", envEnabled, env[envEnabled], whyBool)
 		}
-		d.enabled, s.EnabledFromEnv = b, true
+		s.Enabled, s.EnabledFromEnv = b, true
 	}
-
-	eng := d.eng
-	if err := eng.Validate(); err != nil {
-		return Settings{}, d.engineError(err)
+	s.Engine = sec.engine()
+	if err := s.Engine.Validate(); err != nil {
+		return Settings{}, engineError(err, origin)
 	}
-	s.Enabled, s.RolloutPercent, s.Engine = d.enabled, d.rollout, eng
 	return s, nil
 }
 
-// readFile reads the YAML file at path and returns dynretry's section, and
-// whether the file has one. from says where path came from, for errors.
-func readFile(path, from string) (sec map[string]any, found bool, err error) {
+// resolve returns the file to read, and where its name came from for
+// errors.
+func resolve(path string, env map[string]string) (string, string) {
+	if path != "" {
+		return path, ""
+	}
+	return strings.TrimSpace(env[envConfig]), " (from " + envConfig + ")"
+}
+
+// merge merges the layer l over k. A policy l names that k lacks starts
+// from its default (defaultPolicy), so that a layer listing some of a
+// class's fields keeps the others.
+func merge(k, l *koanf.Koanf) {
+	if ps, ok := l.Get("policies").(map[string]any); ok {
+		for c := range ps {
+			if !k.Exists("policies." + c) {
+				m, _ := structs.Provider(defaultPolicy(retry.Class(c)), "koanf").Read()
+				k.Set("policies."+c, m)
+			}
+		}
+	}
+	k.Merge(l)
+}
+
+// readFile reads the YAML file at path and returns dynretry's section as a
+// layer, and whether the file has one. from says where path came from, for
+// errors.
+func readFile(path, from string) (layer *koanf.Koanf, found bool, err error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
+		return nil, false, fmt.Errorf("config: %s%s: the file is %s, larger than the %s a models.yaml may be; it was not parsed", path, from, size(fi.Size()), size(MaxFileSize))
+	}
 	k := koanf.New(".")
 	if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
 		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
@@ -135,25 +182,63 @@ func readFile(path, from string) (sec map[string]any, found bool, err error) {
 		// messages are folded onto one line.
 		return nil, false, wrap(err, "config: %s%s: %s", path, from, strings.Join(strings.Fields(err.Error()), " "))
 	}
+	var sec map[string]any
 	name, sub, _ := strings.Cut(section, ".")
 	switch lp := k.Raw()[name].(type) {
 	case nil: // absent or empty
-		return nil, false, nil
 	case map[string]any:
 		v, ok := lp[sub]
-		if !ok {
-			return nil, false, nil
-		}
 		switch v := v.(type) {
-		case nil: // present and empty
-			return nil, true, nil
+		case nil: // absent, or present and empty
+			found = ok
 		case map[string]any:
-			return v, true, nil
+			sec, found = v, true
+		default:
+			return nil, false, fmt.Errorf("config: %s: %s = %s: want a map of settings", path, section, show(v))
 		}
-		return nil, false, fmt.Errorf("config: %s: %s = %s: want a map of settings", path, section, show(v))
 	default:
 		return nil, false, fmt.Errorf("config: %s: %s = %s: want a map of patterns", path, name, show(lp))
 	}
+	if err := literal(sec, ""); err != nil {
+		return nil, false, fmt.Errorf("config: %s: %w", path, err)
+	}
+	layer = koanf.New(".")
+	if err := layer.Load(confmap.Provider(sec, ""), nil); err != nil {
+		return nil, false, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return layer, found, nil
+}
+
+// literal prepares the file's section m (at key prefix) for decoding: a
+// null becomes null{}, so that the rules see it, and a key holding a "."
+// is refused, since keys nest ("budget: {ratio: 0.5}", not
+// "budget.ratio: 0.5").
+func literal(m map[string]any, prefix string) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if strings.Contains(k, ".") {
+			return fmt.Errorf("%s.%s%s: unknown key (want one of %s)", section, prefix, k, strings.Join(keysOf(typeAt(strings.TrimSuffix(prefix, "."))), ", "))
+		}
+		switch v := m[k].(type) {
+		case nil:
+			m[k] = null{}
+		case map[string]any:
+			if err := literal(v, prefix+k+"."); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// size renders a byte count for people: "1.5 MiB", "256 KiB".
+func size(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // lastValues maps each name in environ to its last value.
@@ -169,12 +254,12 @@ func lastValues(environ []string) map[string]string {
 
 // engineError turns an error of retry.Config.Validate into one that names
 // the full key and, when known, where the value came from.
-func (d *draft) engineError(err error) error {
+func engineError(err error, origin map[string]string) error {
 	msg := strings.TrimPrefix(err.Error(), retry.ErrConfig.Error()+": ")
 	key, _, _ := strings.Cut(msg, " = ")
-	where := d.origin[key]
+	where := origin[key]
 	if where == "" {
-		where = d.origin[counterpart(key)]
+		where = origin[counterpart(key)]
 	}
 	if where != "" {
 		where += ": "

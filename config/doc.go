@@ -1,17 +1,23 @@
 // Package config loads dynretry's configuration: the section
 // lovable_patterns.p1_dynamic_retry_delays of autopack's models.yaml, then
-// the environment, into a validated, typed [Settings]. It reads with koanf
-// (file provider, YAML parser, env provider) and checks every value itself,
-// so that an error names the file or variable, the full key and the problem.
+// the environment, into a validated, typed [Settings]; [Watch] reloads it
+// whenever the file changes.
 //
 // # Layers
 //
-// [Load] starts from the defaults, applies the file's section, then the
-// DYNRETRY_* variables, then LOVABLE_DYNAMIC_RETRY_DELAYS; a later layer
-// overrides an earlier one key by key. The engine settings are then checked
-// once by [retry.Config.Validate]. A configuration with any error is refused
-// whole: Load returns the zero Settings and the first error found (the file
-// first, then the variables in name order, then the engine's checks).
+// [Load] layers with koanf: the defaults (structs provider), the file's
+// section (file provider, YAML parser), then the DYNRETRY_* variables (env
+// provider), merged key by key, a later layer over an earlier one; then
+// LOVABLE_DYNAMIC_RETRY_DELAYS for enabled. Each layer, then the merge, is
+// unmarshalled with koanf's UnmarshalWithConf: a mapstructure decode hook
+// applies each key's type and range, and ErrorUnused refuses unknown keys,
+// so that an error names the file or variable, the full key and the
+// problem. The engine settings are then checked once by
+// [retry.Config.Validate]. A configuration with any error is refused whole:
+// Load returns the zero Settings and the first error found (the file first,
+// in key order, then the variables in name order, then the engine's
+// checks). A file larger than [MaxFileSize] (256 KiB) is refused before it
+// is parsed.
 //
 // # The file
 //
@@ -24,21 +30,25 @@
 // null value are errors. The keys, all optional, with their defaults:
 //
 //	enabled                 bool      true
-//	rollout_percent         number    10      share of runs in the treatment cohort, 0 to 100
-//	max_hint                duration  2m
-//	spread                  number    0.1     0 to 1
-//	spread_min              duration  50ms
-//	spread_max              duration  2s      at least spread_min
-//	budget.max_tokens       number    100     negative disables the budget
-//	budget.ratio            number    0.1
-//	overload.base           duration  2s
-//	overload.max            duration  20s     at least overload.base
-//	overload.probe_timeout  duration  30s
-//	policies.<class>.max_attempts  whole number, at least 0 (the first attempt counts)
-//	policies.<class>.base          duration, at least 0
-//	policies.<class>.max           duration, at least base
-//	policies.<class>.multiplier    number, at least 1
+//	rollout_percent         number    10      share of runs in the treatment cohort, [0, 100]
+//	max_hint                duration  2m      [1ms, 24h]
+//	spread                  number    0.1     (0, 1]
+//	spread_min              duration  50ms    [1ms, 24h]
+//	spread_max              duration  2s      [1ms, 24h], at least spread_min
+//	budget.max_tokens       number    100     [-1e6, 1e6], not 0; negative disables the budget
+//	budget.ratio            number    0.1     (0, 1e6]
+//	overload.base           duration  2s      [1ms, 24h]
+//	overload.max            duration  20s     [1ms, 24h], at least overload.base
+//	overload.probe_timeout  duration  30s     [1ms, 24h]
+//	policies.<class>.max_attempts  whole number in [0, 100] (the first attempt counts)
+//	policies.<class>.base          duration in [0, 24h]
+//	policies.<class>.max           duration in [0, 24h], at least base
+//	policies.<class>.multiplier    number in [1, 10]
 //	policies.<class>.jitter        "equal", "full" or "none"
+//
+// A number too large for its type (a duration above 2562047h, a whole
+// number above 2^63-1, a float beyond 1.8e308) is refused as overflowing.
+// Key names are matched exactly ("Enabled" is an unknown key).
 //
 // The meaning of each engine key is documented on [retry.Config]. A duration
 // is a Go duration string with a unit ("500ms", "2s", "1m30s"); a bare number

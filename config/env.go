@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -13,43 +14,38 @@ import (
 // notKeys are the DYNRETRY_ variables that are not keys of the section.
 var notKeys = []string{envConfig, "DYNRETRY_DEMO_API_KEY"}
 
-// readEnv reads the DYNRETRY_* variables of environ into a section map, as
-// the file would hold it (every value a string), and returns which variable
-// set each key. A variable that names no key is an error; the first such
-// variable in name order is reported.
-func readEnv(environ []string) (map[string]any, map[string]string, error) {
-	last := lastValues(environ)
-	names := make([]string, 0, len(last))
-	for name := range last {
+// readEnv reads the DYNRETRY_* variables of vars into a layer (every value
+// a string; an empty value means unset) and returns which variable set
+// each key. A variable that names no key, or whose value its key refuses,
+// is an error naming the variable; the first in name order is reported.
+func readEnv(vars map[string]string) (*koanf.Koanf, map[string]string, error) {
+	var names []string
+	for name := range vars {
 		if strings.HasPrefix(name, envPrefix) && !slices.Contains(notKeys, name) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 
-	byKey := make(map[string]string)
-	problems := make(map[string]string)
-	transform := func(name, value string) (string, any) {
+	byKey := make(map[string]string) // key → variable
+	keyOf := make(map[string]string) // variable → key
+	for _, name := range names {
 		key, why := envKey(name)
 		if why != "" {
-			problems[name] = why
-			return "", nil
+			return nil, nil, fmt.Errorf("config: environment %s: %s", name, why)
 		}
-		value = strings.TrimSpace(value)
-		if value == "" { // empty means unset
-			return "", nil
-		}
-		byKey[key] = name
-		return key, value
+		byKey[key], keyOf[name] = name, key
 	}
 	k := koanf.New(".")
 	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:        envPrefix,
-		TransformFunc: transform,
+		Prefix: envPrefix,
+		TransformFunc: func(name, value string) (string, any) {
+			return keyOf[name], strings.TrimSpace(value)
+		},
 		EnvironFunc: func() []string {
 			out := make([]string, len(names))
 			for i, n := range names {
-				out[i] = n + "=" + last[n]
+				out[i] = n + "=" + vars[n]
 			}
 			return out
 		},
@@ -57,12 +53,37 @@ func readEnv(environ []string) (map[string]any, map[string]string, error) {
 	if err != nil { // the env provider does not fail; kept for safety
 		return nil, nil, fmt.Errorf("config: environment: %w", err)
 	}
-	for _, name := range names {
-		if why, ok := problems[name]; ok {
-			return nil, nil, fmt.Errorf("config: environment %s: %s", name, why)
+
+	// The first problem in variable order. A value problem of an empty
+	// variable does not count: empty means unset.
+	var first struct{ name, msg string }
+	for _, p := range decodeLayer(k) {
+		name := setter(names, keyOf, p.key)
+		value := strings.TrimSpace(vars[name])
+		msg := p.msg
+		switch {
+		case p.kind == unknownClass:
+		case p.kind == unknownKey || keyOf[name] != p.key: // a key below a value
+			msg = fmt.Sprintf("unknown variable: %s has no key %q (write each \".\" of a key as \"__\")", section, keyOf[name])
+		case p.kind == notMap:
+			msg = fmt.Sprintf("%s.%s is a map: set one of its keys, e.g. %s__%s", section, p.key, name, strings.ToUpper(example(typeAt(p.key))))
+		case value == "":
+			continue
+		}
+		if first.name == "" || name < first.name {
+			first.name, first.msg = name, msg
 		}
 	}
-	return k.Raw(), byKey, nil
+	if first.name != "" {
+		return nil, nil, fmt.Errorf("config: environment %s: %s", first.name, first.msg)
+	}
+	for _, name := range names {
+		if strings.TrimSpace(vars[name]) == "" {
+			k.Delete(keyOf[name])
+			delete(byKey, keyOf[name])
+		}
+	}
+	return k, byKey, nil
 }
 
 // envKey maps the variable name, which starts with DYNRETRY_, to the key it
@@ -71,33 +92,38 @@ func envKey(name string) (key, why string) {
 	rest := strings.ToLower(strings.TrimPrefix(name, envPrefix))
 	parts := strings.Split(rest, "__")
 	key = strings.Join(parts, ".")
-	unknown := fmt.Sprintf("unknown variable: %s has no key %q (write each \".\" of a key as \"__\")", section, key)
-	if slices.Contains(parts, "") || strings.Contains(rest, ".") {
-		return "", unknown
-	}
 	switch {
+	case slices.Contains(parts, "") || strings.Contains(rest, "."):
+		return "", fmt.Sprintf("unknown variable: %s has no key %q (write each \".\" of a key as \"__\")", section, key)
 	case key == "enabled":
 		return "", "not a setting: " + envEnabled + " overrides enabled"
-	case key == "policies" || slices.Contains(groups, key):
-		example := "RATE_LIMITED__MAX_ATTEMPTS"
-		if key != "policies" {
-			example = strings.ToUpper(keysUnder(key + ".")[0])
-		}
-		return "", fmt.Sprintf("%s.%s is a map: set one of its keys, e.g. %s__%s", section, key, name, example)
-	case parts[0] == "policies":
-		if !retry.Class(parts[1]).Valid() {
-			return "", fmt.Sprintf("%s.policies.%s: unknown error class (want one of %s)", section, parts[1], classNames())
-		}
-		if len(parts) == 2 {
-			return "", fmt.Sprintf("%s.%s is a map: set one of its keys, e.g. %s__MAX_ATTEMPTS", section, key, name)
-		}
-		if _, ok := policyFields[parts[2]]; !ok || len(parts) > 3 {
-			return "", unknown
-		}
-		return key, ""
-	}
-	if _, ok := fields[key]; !ok {
-		return "", unknown
 	}
 	return key, ""
+}
+
+// setter returns the first variable, in name order, that sets key or a key
+// below it.
+func setter(names []string, keyOf map[string]string, key string) string {
+	for _, n := range names {
+		if k := keyOf[n]; k == key || strings.HasPrefix(k, key+".") {
+			return n
+		}
+	}
+	return ""
+}
+
+// example returns a key below a map of type t, as a variable would write
+// it: the first field of a struct, the first class of the policies.
+func example(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct:
+		name := t.Field(0).Tag.Get("koanf")
+		if sub := t.Field(0).Type; sub.Kind() == reflect.Struct || sub.Kind() == reflect.Map {
+			name += "__" + example(sub)
+		}
+		return name
+	case reflect.Map:
+		return string(retry.Classes[0]) + "__" + example(t.Elem())
+	}
+	return ""
 }

@@ -2,8 +2,11 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -67,6 +70,17 @@ func TestLoadFileErrors(t *testing.T) {
 		"max_tokens_zero":    {want: sec + `.budget.max_tokens = 0: must not be 0: the engine reads 0 as its default (100); leave the key out for the default; a negative value disables the budget`},
 		"ratio_negative":     {want: sec + `.budget.ratio = -0.1: must be a finite number of at least 0`, engine: true},
 		"probe_timeout_list": {want: sec + `.overload.probe_timeout = [...]: want a Go duration such as "500ms", "2s" or "1m30s"`},
+		// Hostile values: sane ranges, and an overflow says so.
+		"max_attempts_billion":  {want: sec + `.policies.rate_limited.max_attempts = 1000000000: must be at most 100`},
+		"max_attempts_overflow": {want: sec + `.policies.rate_limited.max_attempts = 1e+20: overflows: want a whole number of at most 9223372036854775807`},
+		"max_hint_1ns":          {want: sec + `.max_hint = "1ns": must be at least 1ms`},
+		"max_hint_overflow":     {want: sec + `.max_hint = "9999999999h": overflows: a duration is at most 2562047h47m16.854775807s`},
+		"probe_timeout_25h":     {want: sec + `.overload.probe_timeout = "25h": must be at most 24h0m0s`},
+		"base_huge":             {want: sec + `.policies.timeout.base = "2562047h": must be at most 24h0m0s`},
+		"multiplier_huge":       {want: sec + `.policies.conflict.multiplier = 1e+300: must be at most 10`},
+		"max_tokens_billion":    {want: sec + `.budget.max_tokens = 1e+09: must be within [-1e+06, 1e+06]`},
+		"rollout_overflow":      {want: sec + `.rollout_percent = "1e400": overflows: must be a finite number`},
+		"key_case":              {want: sec + ".Enabled: unknown key (want one of budget, enabled, max_hint, overload, policies, rollout_percent, spread, spread_max, spread_min)"},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
 	require.NoError(t, err)
@@ -111,6 +125,29 @@ func TestLoadMissingFile(t *testing.T) {
 			assert.Zero(t, s)
 		})
 	}
+}
+
+// A models.yaml above MaxFileSize is refused before it is parsed: a file of
+// tens of thousands of keys would take seconds to parse.
+func TestLoadFileTooLarge(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "models.yaml")
+	var b strings.Builder
+	b.WriteString("models:\n")
+	for i := 0; b.Len() <= config.MaxFileSize; i++ {
+		fmt.Fprintf(&b, "  model_%d: {provider: openai, tier: %d}\n", i, i%7)
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	s, err := config.Load(path, nil)
+	require.Error(t, err)
+	assert.Zero(t, s)
+	assert.Regexp(t, `^config: `+regexp.QuoteMeta(path)+`: the file is 256\.\d+ KiB, larger than the 256 KiB a models.yaml may be; it was not parsed$`, err.Error())
+
+	// Up to the limit it is read.
+	within := b.String()[:strings.LastIndexByte(b.String()[:config.MaxFileSize], '\n')+1]
+	require.NoError(t, os.WriteFile(path, []byte(within), 0o644))
+	_, err = config.Load(path, nil)
+	assert.NoError(t, err)
 }
 
 func TestLoadDirectory(t *testing.T) {
@@ -213,6 +250,26 @@ func TestEnvErrors(t *testing.T) {
 			environ: []string{"DYNRETRY_POLICIES__SERVER_ERROR__MAX=500ms"},
 			want:    `config: environment DYNRETRY_POLICIES__SERVER_ERROR__MAX: ` + sec + `.policies.server_error.max = 500ms: must be at least base (1s)`,
 			engine:  true,
+		},
+		"attempts above the range": {
+			environ: []string{"DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS=1000000000"},
+			want:    `config: environment DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS: ` + sec + `.policies.rate_limited.max_attempts = "1000000000": must be at most 100`,
+		},
+		"integer overflow": {
+			environ: []string{"DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS=99999999999999999999"},
+			want:    `config: environment DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS: ` + sec + `.policies.rate_limited.max_attempts = "99999999999999999999": overflows: want a whole number of at most 9223372036854775807`,
+		},
+		"number overflow": {
+			environ: []string{"DYNRETRY_BUDGET__RATIO=1e999"},
+			want:    `config: environment DYNRETRY_BUDGET__RATIO: ` + sec + `.budget.ratio = "1e999": overflows: must be a finite number`,
+		},
+		"duration below the range": {
+			environ: []string{"DYNRETRY_MAX_HINT=1ns"},
+			want:    `config: environment DYNRETRY_MAX_HINT: ` + sec + `.max_hint = "1ns": must be at least 1ms`,
+		},
+		"duration overflow": {
+			environ: []string{"DYNRETRY_OVERLOAD__MAX=99999999999s"},
+			want:    `config: environment DYNRETRY_OVERLOAD__MAX: ` + sec + `.overload.max = "99999999999s": overflows: a duration is at most 2562047h47m16.854775807s`,
 		},
 		"bad variable over a good file": {
 			path:    fixture("full.yaml"),

@@ -3,9 +3,10 @@ package config_test
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/config"
 )
@@ -16,19 +17,13 @@ import (
 // the zero Settings and an error starting with "config: ".
 func FuzzLoad(f *testing.F) {
 	seeds, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	bad, err := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	seeds = append(append(seeds, filepath.Join("..", "models.yaml")), bad...)
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
-		if err != nil {
-			f.Fatal(err)
-		}
+		require.NoError(f, err)
 		f.Add(b, "")
 	}
 	f.Add([]byte("lovable_patterns:\n  p1_dynamic_retry_delays: {}\n"),
@@ -39,32 +34,20 @@ func FuzzLoad(f *testing.F) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, env string) {
 		path, err := os.CreateTemp(dir, "models-*.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer os.Remove(path.Name())
-		if _, err := path.Write(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := path.Close(); err != nil {
-			t.Fatal(err)
-		}
+		_, err = path.Write(data)
+		require.NoError(t, err)
+		require.NoError(t, path.Close())
 		s, err := config.Load(path.Name(), strings.Split(env, "\n"))
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "config: ") {
-				t.Fatalf("error %q does not start with \"config: \"", err)
-			}
-			if !reflect.DeepEqual(s, config.Settings{}) {
-				t.Fatalf("error %q with non-zero Settings %+v", err, s)
-			}
+			require.True(t, strings.HasPrefix(err.Error(), "config: "), "error %q does not start with \"config: \"", err)
+			require.Zero(t, s, "error %q with non-zero Settings", err)
 			return
 		}
-		if s.RolloutPercent < 0 || s.RolloutPercent > 100 {
-			t.Fatalf("RolloutPercent = %v, want within [0, 100]", s.RolloutPercent)
-		}
+		require.GreaterOrEqual(t, s.RolloutPercent, 0.0)
+		require.LessOrEqual(t, s.RolloutPercent, 100.0)
 		eng := s.Engine
-		if err := eng.Validate(); err != nil {
-			t.Fatalf("Load succeeded with an invalid engine config: %v", err)
-		}
+		require.NoError(t, eng.Validate(), "Load succeeded with an invalid engine config")
 	})
 }

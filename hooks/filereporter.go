@@ -8,13 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/autopack/dynretry/telemetry"
 )
 
 // FileReporter writes error reports in autopack's layout:
@@ -28,8 +29,9 @@ type FileReporter struct {
 	// Dir is the runner's working directory; "" means the current one.
 	Dir string
 	// Secrets are values to redact wherever they appear, e.g. API keys.
-	// Common key shapes (sk-…, sk-ant-…, AIza…, Bearer tokens) are
-	// redacted even when not listed.
+	// Whatever telemetry.Redact finds (keys whole or provider-masked,
+	// bearer tokens, values after a secret-naming word) is redacted even
+	// when not listed.
 	Secrets []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -37,17 +39,8 @@ type FileReporter struct {
 	mu sync.Mutex // serializes the choice of file names
 }
 
-// redacted replaces a secret in a report.
-const redacted = "[REDACTED]"
-
 // maxValue is the longest context value kept, in characters.
 const maxValue = 200
-
-var keyShapes = regexp.MustCompile(`sk-ant-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{20,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}`)
-
-// secretKey matches context keys whose values are secrets whatever they hold.
-// "max_tokens" is not one: a key must end with the word.
-var secretKey = regexp.MustCompile(`(?i)(^|[_.\-])(api[_\-]?key|authorization|secret|password|credentials?|(access|auth|bearer|refresh|id)?[_\-]?token)$`)
 
 // report is the JSON written.
 type report struct {
@@ -81,8 +74,8 @@ func (f *FileReporter) Report(_ context.Context, r ErrorReport) (string, error) 
 	})
 	for k, v := range r.Context {
 		s := fmt.Sprint(v)
-		if secretKey.MatchString(k) {
-			rep.ContextData[k] = redacted
+		if secretName(k) {
+			rep.ContextData[k] = telemetry.Redacted
 			continue
 		}
 		switch v.(type) {
@@ -161,10 +154,18 @@ func create(dir, base string, data []byte) (string, error) {
 func (f *FileReporter) redact(s string) string {
 	for _, sec := range f.Secrets {
 		if sec != "" {
-			s = strings.ReplaceAll(s, sec, redacted)
+			s = strings.ReplaceAll(s, sec, telemetry.Redacted)
 		}
 	}
-	return keyShapes.ReplaceAllString(s, redacted)
+	return telemetry.Redact(s)
+}
+
+// secretName reports whether a context key names a secret (api_key,
+// authorization, …_token): one whose value telemetry.Redact would hide
+// after it, whatever the value holds.
+func secretName(k string) bool {
+	const probe = "=v"
+	return telemetry.Redact(k+probe) != k+probe
 }
 
 func errText(err error) string {

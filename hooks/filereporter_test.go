@@ -242,20 +242,59 @@ func TestFileReporterRedacts(t *testing.T) {
 		})
 	}
 
+	// Providers echo a key masked, its first 8 and last 4 characters shown:
+	// those characters are the real key's and must not be written either.
+	t.Run("provider-masked keys", func(t *testing.T) {
+		masked := map[string]string{
+			"openai":           "sk-proj-********************************************fGzz",
+			"openai ellipsis":  "sk-proj-********…fGzz",
+			"openai dots":      "sk-proj-abcd...fGzz",
+			"anthropic":        "sk-ant-…****…",
+			"anthropic shown":  "sk-ant-api03-…****…fGzz",
+			"google truncated": "AIzaSyA1…fGzz",
+		}
+		for name, key := range masked {
+			dir := t.TempDir()
+			f := &hooks.FileReporter{Dir: dir, Now: fixedClock(t0)}
+			msg := `401 Unauthorized {"error":{"message":"Incorrect API key provided: ` + key + `. You can find your API key at https://platform.openai.com/account/api-keys.","code":"invalid_api_key"}}`
+			path, err := f.Report(context.Background(), hooks.ErrorReport{
+				Err: fmt.Errorf("runner: auditor call: %w", errors.New(msg)), RunID: "run", Component: "llm_service",
+				Context: map[string]any{"detail": "the provider said " + key},
+			})
+			require.NoError(t, err, name)
+			r, txt := readReport(t, path)
+			raw, err := os.ReadFile(path)
+			require.NoError(t, err)
+			for _, written := range []string{string(raw), txt} {
+				assert.NotContains(t, written, key, name)
+				assert.NotContains(t, written, "fGzz", "%s: the key's last characters", name)
+				assert.NotContains(t, written, "****", name)
+			}
+			assert.Contains(t, r.ErrorMessage, "Incorrect API key provided: [REDACTED].", name)
+			assert.Contains(t, r.ErrorMessage, "invalid_api_key", "%s: the rest of the message stays", name)
+			assert.Equal(t, "the provider said [REDACTED]", r.ContextData["detail"], name)
+		}
+	})
+
 	t.Run("secret keys", func(t *testing.T) {
 		dir := t.TempDir()
 		f := &hooks.FileReporter{Dir: dir, Now: fixedClock(t0)}
 		ctx := map[string]any{
 			"api_key": "plainvalue1", "OPENAI_API_KEY": "plainvalue2", "x-api-key": "plainvalue3",
 			"Authorization": "plainvalue4", "apiKey": "plainvalue5", "password": 12345,
-			"provider": "openai",
+			"refresh_token": "plainvalue6", "client_secret": "plainvalue7",
+			"provider": "openai", "max_tokens": 300,
 		}
 		path, err := f.Report(context.Background(), hooks.ErrorReport{Err: errors.New("boom"), RunID: "run", Component: "c", Context: ctx})
 		require.NoError(t, err)
 		r, txt := readReport(t, path)
 		for k := range ctx {
-			if k == "provider" {
+			switch k {
+			case "provider":
 				assert.Equal(t, "openai", r.ContextData[k])
+				continue
+			case "max_tokens":
+				assert.Equal(t, 300.0, r.ContextData[k], "a count, not a secret")
 				continue
 			}
 			assert.Equal(t, "[REDACTED]", r.ContextData[k], "context key %s", k)

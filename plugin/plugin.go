@@ -2,12 +2,18 @@
 //
 //	p, err := plugin.Register(ctx, host, plugin.Options{})
 //	if err != nil { … }          // a bad models.yaml or env value: nothing was installed
-//	defer p.Shutdown(ctx)        // flushes telemetry
+//	defer p.Shutdown(ctx)        // stops watching models.yaml, flushes telemetry
 //
 // Register loads the configuration (models.yaml and the environment), sets
 // up the rollout flag through OpenFeature, builds telemetry, and installs
 // the hooks: the LLM-service middleware, the transport for the SDK clients
-// and the error-reporter decorator.
+// and the error-reporter decorator. It then watches models.yaml: every
+// change applies to the next call, and a bad edit is refused, logged and
+// counted while the last good configuration stays in force.
+//
+// The plugin compiles no exporter: where telemetry goes is chosen by the
+// caller in Options.Telemetry, with package telemetry/export (the standard
+// OTEL_* variables, a trace file, Prometheus).
 package plugin
 
 import (
@@ -18,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/autopack/dynretry/config"
 	"github.com/autopack/dynretry/hooks"
@@ -25,26 +32,30 @@ import (
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/telemetry"
 	"github.com/open-feature/go-sdk/openfeature"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
+
+// MetricConfigReload counts the reloads of models.yaml, by outcome
+// (AttrOutcome "ok" or "error").
+const MetricConfigReload = "dynretry.config.reload"
 
 // Options are Register's optional parts; the zero value is valid.
 type Options struct {
 	// ConfigPath is the models.yaml to read; "" means $DYNRETRY_CONFIG when
-	// set, else the defaults.
+	// set, else the defaults. The file read is watched for changes.
 	ConfigPath string
 	// Environ is the environment, as os.Environ returns it; nil means
 	// os.Environ(). LOVABLE_DYNAMIC_RETRY_DELAYS is read from it at every
-	// flag evaluation, DYNRETRY_* settings once.
+	// flag evaluation, DYNRETRY_* settings at startup and at each reload.
 	Environ []string
 	// FlagProvider decides the rollout; nil means a percentage rollout
 	// built from the configuration (enabled, rollout_percent). The
 	// LOVABLE_DYNAMIC_RETRY_DELAYS variable wins over any provider.
 	FlagProvider openfeature.FeatureProvider
-	// Telemetry chooses exporters. OTLP is also turned on when the standard
-	// variables ask for it (OTEL_EXPORTER_OTLP_ENDPOINT or
-	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, or OTEL_TRACES_EXPORTER=otlp;
-	// OTEL_TRACES_EXPORTER=none keeps it off); the exporters then read the
-	// rest of their OTEL_EXPORTER_OTLP_* settings from the process.
+	// Telemetry is where spans and metrics go (see telemetry/export); the
+	// plugin owns its exporters and readers: Shutdown, or a Register that
+	// fails, shuts them down.
 	Telemetry telemetry.Options
 	// Store keeps pacing state; nil means in process memory. Executors that
 	// share a Store hold back each other's calls to a limit.
@@ -52,27 +63,37 @@ type Options struct {
 	// RunID, when set, names the run this executor runs: Register logs the
 	// run's cohort at startup.
 	RunID string
-	// Logger receives startup messages; nil means slog.Default().
+	// Logger receives startup and reload messages; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// A Plugin is dynretry registered with a runner.
+// A Plugin is dynretry registered with a runner. Its methods are safe for
+// concurrent use.
 type Plugin struct {
-	// Settings is the configuration in force.
-	Settings config.Settings
 	// Percent is the percentage provider when the configuration's rollout
 	// is in use (Options.FlagProvider was nil), else nil. Its Set changes
-	// the rollout for new calls without a restart.
+	// the rollout for new calls without a restart; so does a change of
+	// models.yaml.
 	Percent *rollout.PercentProvider
 
-	retrier   *retry.Retrier
+	settings atomic.Pointer[config.Settings]
+	// engine is the retrier of new calls. A reload swaps in a new one on
+	// the same store, so pacing state carries over (the retry budget, kept
+	// by the retrier, starts afresh).
+	engine    atomic.Pointer[retry.Retrier]
+	engineOpt []retry.Option
+	observer  retry.Observer
 	rollout   *rollout.Rollout
 	telemetry *telemetry.Telemetry
+	reloads   metric.Int64Counter
+	log       *slog.Logger
+	stopWatch func()
 }
 
-// Register loads the configuration, sets up the rollout and telemetry, and
-// installs dynretry's hooks with host. On error nothing is installed and
-// whatever was started is shut down.
+// Register loads the configuration, sets up the rollout and telemetry,
+// installs dynretry's hooks with host, and watches the configuration file.
+// On error nothing is installed and whatever was started, the exporters of
+// o.Telemetry included, is shut down.
 func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err error) {
 	environ, getenv := o.Environ, os.Getenv
 	if environ == nil {
@@ -80,19 +101,12 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	} else {
 		getenv = lookup(environ)
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	p = new(Plugin)
-	if p.Settings, err = config.Load(o.ConfigPath, environ); err != nil {
-		return nil, fmt.Errorf("dynretry: %w", err)
-	}
-	if otlpWanted(getenv) {
-		o.Telemetry.OTLP = true
+	p = &Plugin{log: o.Logger, stopWatch: func() {}}
+	if p.log == nil {
+		p.log = slog.Default()
 	}
 	if p.telemetry, err = telemetry.Setup(ctx, o.Telemetry); err != nil {
-		return nil, fmt.Errorf("dynretry: telemetry: %w", err)
+		return nil, fmt.Errorf("dynretry: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -100,30 +114,46 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 			p = nil
 		}
 	}()
+	s, err := config.Load(o.ConfigPath, environ)
+	if err != nil {
+		return p, fmt.Errorf("dynretry: %w", err)
+	}
+	p.settings.Store(&s)
+	if p.reloads, err = p.telemetry.MeterProvider().Meter(telemetry.ScopeName).Int64Counter(MetricConfigReload,
+		metric.WithUnit("{reload}"), metric.WithDescription("Reloads of models.yaml, by outcome (ok, error).")); err != nil {
+		return p, fmt.Errorf("dynretry: telemetry: %w", err)
+	}
 	provider := o.FlagProvider
 	if provider == nil {
-		p.Percent = rollout.NewPercentProvider(p.Settings.Enabled, p.Settings.RolloutPercent)
+		p.Percent = rollout.NewPercentProvider(s.Enabled, s.RolloutPercent)
 		provider = p.Percent
 	}
 	if p.rollout, err = rollout.New(ctx, provider, getenv); err != nil {
 		return p, fmt.Errorf("dynretry: rollout: %w", err)
 	}
-	obs := hooks.Observe(p.telemetry.Observer())
-	opts := []retry.Option{retry.WithObserver(obs)}
-	if o.Store != nil {
-		opts = append(opts, retry.WithStore(o.Store))
+	store := o.Store
+	if store == nil {
+		store = new(retry.MemoryStore)
 	}
-	if p.retrier, err = retry.New(p.Settings.Engine, opts...); err != nil {
+	p.observer = hooks.Observe(p.telemetry.Observer())
+	p.engineOpt = []retry.Option{retry.WithObserver(p.observer), retry.WithStore(store)}
+	r, err := retry.New(s.Engine, p.engineOpt...)
+	if err != nil {
+		return p, fmt.Errorf("dynretry: %w", err)
+	}
+	p.engine.Store(r)
+	if p.stopWatch, err = config.Watch(o.ConfigPath, environ, p.reload); err != nil {
+		p.stopWatch = func() {}
 		return p, fmt.Errorf("dynretry: %w", err)
 	}
 
 	host.WrapLLM(hooks.Middleware(p.rollout, p.telemetry))
 	host.WrapErrorReporter(hooks.Reporter)
-	host.WrapTransport(func(base http.RoundTripper) http.RoundTripper { return hooks.NewTransport(base, p.retrier, obs) })
+	host.WrapTransport(func(base http.RoundTripper) http.RoundTripper { return &liveTransport{base: base, p: p} })
 
-	attrs := []any{"config", p.Settings.Source}
+	attrs := []any{"config", s.Source}
 	if p.Percent != nil {
-		attrs = append(attrs, "enabled", p.Settings.Enabled, "rollout_percent", p.Settings.RolloutPercent)
+		attrs = append(attrs, "enabled", s.Enabled, "rollout_percent", s.RolloutPercent)
 	} else {
 		attrs = append(attrs, "flag_provider", provider.Metadata().Name)
 	}
@@ -131,13 +161,40 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 		a := p.rollout.Assign(ctx, o.RunID)
 		attrs = append(attrs, "run_id", o.RunID, "cohort", a.Cohort, "flag_provider", a.Provider, "variant", a.Variant)
 	}
-	log.Info("dynretry registered", attrs...)
+	p.log.Info("dynretry registered", attrs...)
 	return p, nil
 }
 
-// Shutdown shuts the rollout down and flushes telemetry. It is safe to call
-// more than once.
+// Settings returns the configuration in force: the one Register loaded, or
+// the last good one models.yaml was changed to.
+func (p *Plugin) Settings() config.Settings { return *p.settings.Load() }
+
+// reload applies a configuration read after models.yaml changed: every key
+// applies to the next call. A refused one leaves the last good one in force.
+func (p *Plugin) reload(s config.Settings, err error) {
+	ctx := context.Background()
+	var r *retry.Retrier
+	if err == nil {
+		r, err = retry.New(s.Engine, p.engineOpt...)
+	}
+	if err != nil {
+		p.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrOutcome, "error")))
+		p.log.Error("dynretry: models.yaml change refused; the last good configuration stays in force", "error", err)
+		return
+	}
+	p.engine.Store(r)
+	if p.Percent != nil {
+		p.Percent.Set(s.Enabled, s.RolloutPercent)
+	}
+	p.settings.Store(&s)
+	p.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrOutcome, "ok")))
+	p.log.Info("dynretry: models.yaml reloaded", "config", s.Source, "enabled", s.Enabled, "rollout_percent", s.RolloutPercent)
+}
+
+// Shutdown stops watching models.yaml, shuts the rollout down and flushes
+// telemetry. It is safe to call more than once.
 func (p *Plugin) Shutdown(ctx context.Context) error {
+	p.stopWatch()
 	var errs []error
 	if p.rollout != nil {
 		errs = append(errs, p.rollout.Shutdown(ctx))
@@ -148,20 +205,32 @@ func (p *Plugin) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Telemetry returns the plugin's telemetry, for its metrics handler.
+// Telemetry returns the plugin's telemetry.
 func (p *Plugin) Telemetry() *telemetry.Telemetry { return p.telemetry }
 
-// otlpWanted reports whether the standard OpenTelemetry variables ask for
-// OTLP export: an OTLP endpoint is set, or OTEL_TRACES_EXPORTER is "otlp";
-// OTEL_TRACES_EXPORTER=none keeps it off.
-func otlpWanted(getenv func(string) string) bool {
-	switch strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER"))) {
-	case "none":
-		return false
-	case "otlp":
-		return true
+// liveTransport sends through a hooks.Transport of the plugin's current
+// engine, so that a reload applies to the next request.
+type liveTransport struct {
+	base http.RoundTripper
+	p    *Plugin
+	cur  atomic.Pointer[engineTransport]
+}
+
+// engineTransport is the hooks.Transport built for one retrier.
+type engineTransport struct {
+	r *retry.Retrier
+	t *hooks.Transport
+}
+
+// RoundTrip implements http.RoundTripper.
+func (l *liveTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := l.p.engine.Load()
+	et := l.cur.Load()
+	if et == nil || et.r != r {
+		et = &engineTransport{r: r, t: hooks.NewTransport(l.base, r, l.p.observer)}
+		l.cur.Store(et)
 	}
-	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	return et.t.RoundTrip(req)
 }
 
 // lookup returns a getenv over environ; the last assignment of a name wins,

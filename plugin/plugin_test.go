@@ -6,6 +6,7 @@ import (
 	"github.com/autopack/dynretry/internal/testutil"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,16 +86,17 @@ func TestRegisterInstallsThreeWrappers(t *testing.T) {
 	assert.Len(t, host.reporter, 1)
 	assert.Len(t, host.transport, 1)
 
-	assert.Equal(t, modelsYAML, p.Settings.Source)
-	assert.True(t, p.Settings.Enabled)
-	assert.False(t, p.Settings.EnabledFromEnv)
-	assert.Equal(t, 10.0, p.Settings.RolloutPercent)
+	assert.Equal(t, modelsYAML, p.Settings().Source)
+	assert.True(t, p.Settings().Enabled)
+	assert.False(t, p.Settings().EnabledFromEnv)
+	assert.Equal(t, 10.0, p.Settings().RolloutPercent)
 	require.NotNil(t, p.Percent, "the configuration's rollout is in use")
 	assert.NotNil(t, p.Telemetry())
 
 	// The wrappers work on the runner's parts.
-	rt := host.transport[0](roundTripFunc(func(req *http.Request) (*http.Response, error) { return nil, errors.New("unused") }))
-	assert.IsType(t, &hooks.Transport{}, rt)
+	rt := host.transport[0](roundTripFunc(func(req *http.Request) (*http.Response, error) { return nil, errors.New("base reached") }))
+	_, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://api.openai.com/v1/models", nil))
+	assert.ErrorContains(t, err, "base reached")
 	rep := host.reporter[0](hooks.ReporterFunc(func(_ context.Context, r hooks.ErrorReport) (string, error) { return "p", nil }))
 	path, err := rep.Report(context.Background(), hooks.ErrorReport{Err: errors.New("x")})
 	require.NoError(t, err)
@@ -147,7 +149,7 @@ func TestRegisterWithFlagProvider(t *testing.T) {
 	p := register(t, host, plugin.Options{FlagProvider: rollout.NewPercentProvider(true, 100)})
 	assert.Nil(t, p.Percent, "no percentage provider of the plugin's own")
 	assert.Equal(t, rollout.Treatment, cohortOf(t, host.llm[0], "any-run"))
-	assert.Equal(t, "", p.Settings.Source, "no file read")
+	assert.Equal(t, "", p.Settings().Source, "no file read")
 }
 
 // TestEnvironOverride: LOVABLE_DYNAMIC_RETRY_DELAYS in Options.Environ wins
@@ -184,9 +186,9 @@ func TestEnvironNilMeansProcess(t *testing.T) {
 	p, err := plugin.Register(context.Background(), host, plugin.Options{})
 	require.NoError(t, err)
 	defer p.Shutdown(context.Background())
-	assert.Equal(t, modelsYAML, p.Settings.Source)
-	assert.False(t, p.Settings.Enabled)
-	assert.True(t, p.Settings.EnabledFromEnv)
+	assert.Equal(t, modelsYAML, p.Settings().Source)
+	assert.False(t, p.Settings().Enabled)
+	assert.True(t, p.Settings().EnabledFromEnv)
 	assert.Equal(t, rollout.Control, cohortOf(t, host.llm[0], "run"))
 }
 

@@ -34,6 +34,6 @@
 //
 // With flagd in file mode, replace the flag file by writing a temporary file in the same directory and
 // renaming it over the old one; flagd picks the rename up within milliseconds. flagd alone stops watching a
-// file that is deleted and created again, and silently keeps the old percentage: use [FlagdFile], which
+// file that is deleted and created again, and silently keeps the old percentage: use flagdfile.FlagdFile (package rollout/flagdfile), which
 // watches the directory, reports the removal (PROVIDER_STALE) and reloads the file when it is back.
 package rollout

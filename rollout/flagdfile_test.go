@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/rollout"
+	"github.com/autopack/dynretry/rollout/flagdfile"
 )
 
 // deleteAndRecreate removes the flag file, waits, and writes src's
@@ -43,7 +44,7 @@ func TestFlagdFileSurvivesDeleteAndRecreate(t *testing.T) {
 	// FlagdFile: the same steps reach 50%.
 	path := filepath.Join(dir, "flags.json")
 	replaceFile(t, "testdata/flags-10.json", path)
-	p, err := rollout.NewFlagdFile(path)
+	p, err := flagdfile.New(path)
 	require.NoError(t, err)
 	r := newRollout(t, p, unset)
 	before := assignFlagd(t, r, ids)
@@ -76,7 +77,7 @@ func TestFlagdFileSurvivesDeleteAndRecreate(t *testing.T) {
 func TestFlagdFileEvents(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
 	replaceFile(t, "testdata/flags-10.json", path)
-	p, err := rollout.NewFlagdFile(path)
+	p, err := flagdfile.New(path)
 	require.NoError(t, err)
 	require.NoError(t, p.Init(openfeature.EvaluationContext{}))
 	defer p.Shutdown()
@@ -118,7 +119,7 @@ func TestFlagdFileEvents(t *testing.T) {
 }
 
 func TestFlagdFileMissingAtStart(t *testing.T) {
-	p, err := rollout.NewFlagdFile(filepath.Join(t.TempDir(), "none.json"))
+	p, err := flagdfile.New(filepath.Join(t.TempDir(), "none.json"))
 	require.NoError(t, err)
 	_, err = rollout.New(t.Context(), p, unset)
 	require.Error(t, err)

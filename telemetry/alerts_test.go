@@ -56,15 +56,15 @@ func TestAlertRulesCanFail(t *testing.T) {
 }
 
 // TestAlertRulesUseExportedSeries: every series the rule tests feed the
-// rules with is one a real scrape of MetricsHandler has, with the same
+// rules with is one a real scrape of the Prometheus exporter has, with the same
 // labels, but dynretry_coordination_degraded, which the shared store is to
 // export.
 func TestAlertRulesUseExportedSeries(t *testing.T) {
 	tests, err := os.ReadFile("alerts_test.yaml")
 	require.NoError(t, err)
-	h := newHarness(t, Options{Prometheus: true})
+	h := newHarness(t, Options{})
 	recordCall(h.tel)
-	scrape := scrapeMetrics(t, h.tel)
+	scrape := scrapeMetrics(t, h)
 
 	series := regexp.MustCompile(`series: '([a-z_]+)\{([^}]*)\}'`).FindAllStringSubmatch(string(tests), -1)
 	require.NotEmpty(t, series)

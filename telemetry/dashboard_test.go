@@ -83,7 +83,7 @@ func TestPromNames(t *testing.T) {
 }
 
 // TestDashboardQueriesExportedSeries checks that every metric and label the
-// dashboard queries is in a real scrape of MetricsHandler.
+// dashboard queries is in a real scrape of the Prometheus handler.
 func TestDashboardQueriesExportedSeries(t *testing.T) {
 	raw, err := os.ReadFile("dashboard.json")
 	require.NoError(t, err)
@@ -92,9 +92,9 @@ func TestDashboardQueriesExportedSeries(t *testing.T) {
 	queries := exprs(dash)
 	require.NotEmpty(t, queries)
 
-	h := newHarness(t, Options{Prometheus: true})
+	h := newHarness(t, Options{})
 	recordCall(h.tel)
-	scrape := scrapeMetrics(t, h.tel)
+	scrape := scrapeMetrics(t, h)
 	series := map[string]string{} // metric name → its sample lines
 	for _, line := range strings.Split(scrape, "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {

@@ -2,9 +2,10 @@
 // engine's decisions into spans and metrics.
 //
 // Setup builds a TracerProvider and a MeterProvider of its own (it never
-// touches the global ones) with the exporters chosen in Options: a JSON
-// lines trace file, OTLP over HTTP, a Prometheus registry, and any extra
-// exporters and readers (tests).
+// touches the global ones) with the exporters and readers given in Options.
+// Package telemetry/export builds them — those the standard OTEL_* variables
+// ask for, a JSON-lines trace file, a Prometheus registry — so that this
+// package, and every package importing it, compiles no exporter.
 //
 // A logical LLM call is one span, SpanCall, started by StartCall and ended by
 // EndCall. Each attempt of the call is one child span, SpanAttempt, made by

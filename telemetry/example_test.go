@@ -11,13 +11,19 @@ import (
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
 // A call's span, the engine's attempts as its children, and the metrics on
 // a Prometheus handler.
 func Example() {
 	ctx := context.Background()
-	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "runner", Prometheus: true})
+	prom, metrics, err := export.Prometheus()
+	if err != nil {
+		panic(err)
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "runner", MetricReaders: []sdkmetric.Reader{prom}})
 	if err != nil {
 		panic(err)
 	}
@@ -40,7 +46,7 @@ func Example() {
 	tel.EndCall(ctx, span, class, err)
 
 	rec := httptest.NewRecorder()
-	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	for _, line := range strings.Split(string(body), "\n") {
 		if strings.HasPrefix(line, "dynretry_") {

@@ -2,29 +2,48 @@ package telemetry
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
-// harness is a Telemetry with an in-memory span exporter and a manual
-// metric reader.
+// traceFile is the exporter of a JSON-lines trace file written to w.
+func traceFile(t *testing.T, w io.Writer) []sdktrace.SpanExporter {
+	t.Helper()
+	exp, err := export.TraceFile(w)
+	require.NoError(t, err)
+	return []sdktrace.SpanExporter{exp}
+}
+
+// harness is a Telemetry with an in-memory span exporter, a manual metric
+// reader and a Prometheus handler.
 type harness struct {
 	tel    *Telemetry
 	spans  *tracetest.InMemoryExporter
 	reader *sdkmetric.ManualReader
+	prom   http.Handler
 }
 
 func newHarness(t *testing.T, o Options) *harness {
 	t.Helper()
 	h := &harness{spans: tracetest.NewInMemoryExporter(), reader: sdkmetric.NewManualReader()}
+	prom, handler, err := export.Prometheus()
+	require.NoError(t, err)
+	h.prom = handler
 	o.SpanExporters = append(o.SpanExporters, h.spans)
-	o.MetricReaders = append(o.MetricReaders, h.reader)
+	o.MetricReaders = append(o.MetricReaders, h.reader, prom)
 	tel, err := Setup(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Setup: %v", err)

@@ -28,29 +28,6 @@ var (
 	fakeGoogleKey    = "AIzaSy" + canary + "0123456789abcdef"
 )
 
-func TestRedact(t *testing.T) {
-	for name, tc := range map[string]struct{ in, want string }{
-		"openai":          {"Incorrect API key provided: " + fakeOpenAIKey + ".", "Incorrect API key provided: [REDACTED]."},
-		"openai masked":   {"Incorrect API key provided: sk-proj-****abcd", "Incorrect API key provided: [REDACTED]"},
-		"anthropic":       {"key " + fakeAnthropicKey, "key [REDACTED]"},
-		"google":          {"API key not valid: " + fakeGoogleKey, "API key not valid: [REDACTED]"},
-		"bearer":          {"Authorization: Bearer abc.def-ghi", "[REDACTED]"},
-		"bearer alone":    {"token Bearer abc.def-ghi", "token [REDACTED]"},
-		"key value":       {`{"api_key": "` + canary + `"}`, `{"[REDACTED]"}`},
-		"x-api-key":       {"x-api-key=" + canary + " sent", "[REDACTED] sent"},
-		"engine reason":   {"rate_limited (HTTP 429): the server asked for 1.5s (retry-after-ms)", "rate_limited (HTTP 429): the server asked for 1.5s (retry-after-ms)"},
-		"words with sk-":  {"task-runner disk-quota", "task-runner disk-quota"},
-		"short sk-":       {"sk-1", "sk-1"},
-		"deadline reason": {"calls to this limit are held for 3s, past the deadline", "calls to this limit are held for 3s, past the deadline"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if got := Redact(tc.in); got != tc.want {
-				t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 // assertNoCanary checks every span (names, attributes, events, status,
 // resource), every metric attribute, the trace file and the Prometheus
 // scrape.
@@ -79,14 +56,14 @@ func assertNoCanary(t *testing.T, h *harness, file *testutil.SyncBuffer) {
 	}
 	require.NotEmpty(t, file.String())
 	assert.NotContains(t, file.String(), canary, "trace file")
-	scrape := scrapeMetrics(t, h.tel)
+	scrape := scrapeMetrics(t, h)
 	assert.NotContains(t, scrape, canary, "prometheus scrape")
 }
 
-func scrapeMetrics(t *testing.T, tel *Telemetry) string {
+func scrapeMetrics(t *testing.T, h *harness) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	h.prom.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	return rec.Body.String()
 }
@@ -95,7 +72,7 @@ func scrapeMetrics(t *testing.T, tel *Telemetry) string {
 // Event can carry text.
 func TestNoSecretsInEvents(t *testing.T) {
 	file := new(testutil.SyncBuffer)
-	h := newHarness(t, Options{TraceFile: file, Prometheus: true})
+	h := newHarness(t, Options{SpanExporters: traceFile(t, file)})
 	info := treatmentCall("run-canary")
 	info.Flag.Err = errors.New("flag provider: api_key=" + canary + " rejected")
 	ctx, span := h.tel.StartCall(context.Background(), info)
@@ -131,7 +108,7 @@ func TestNoSecretsInEvents(t *testing.T) {
 func TestNoSecretsFromEngine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		file := new(testutil.SyncBuffer)
-		h := newHarness(t, Options{TraceFile: file, Prometheus: true})
+		h := newHarness(t, Options{SpanExporters: traceFile(t, file)})
 		r, err := retry.New(retry.DefaultConfig(), retry.WithObserver(h.tel.Observer()))
 		require.NoError(t, err)
 

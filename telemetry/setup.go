@@ -4,17 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"slices"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/prometheus/otlptranslator"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
-	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -34,32 +26,41 @@ const DefaultServiceName = "dynretry"
 var DelayBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
 
 // Options says where telemetry goes. The zero Options is valid: spans and
-// metrics are recorded and go nowhere.
+// metrics are recorded and go nowhere. The exporters themselves are built
+// elsewhere (package telemetry/export: the standard OTEL_* variables, a
+// trace file, Prometheus), so that this package compiles none of them.
+//
+// Setup owns the exporters and readers it is given: Telemetry.Shutdown
+// flushes and shuts them down, and a Setup that fails shuts them down too.
 type Options struct {
 	// ServiceName is the resource's service.name. Empty means
 	// OTEL_SERVICE_NAME (or service.name in OTEL_RESOURCE_ATTRIBUTES) when
 	// set, else DefaultServiceName. Other resource attributes come from
 	// OTEL_RESOURCE_ATTRIBUTES and the SDK.
 	ServiceName string
-	// TraceFile, when not nil, receives every ended span as one JSON object
-	// per line (the stdouttrace exporter, without pretty printing). Spans are
-	// written synchronously as they end, so none is dropped and the file is
-	// complete up to the last ended span; the writer must be safe to use
-	// from the goroutines that end spans and is not closed by Shutdown.
-	TraceFile io.Writer
-	// OTLP, when true, exports traces (batched) and metrics (periodically)
-	// with OTLP over HTTP, configured by the standard OTEL_EXPORTER_OTLP_*
-	// environment variables (endpoint, headers, timeout, TLS).
-	OTLP bool
-	// Prometheus, when true, exports metrics through a Prometheus exporter
-	// registered on a new registry of its own, served by MetricsHandler.
-	Prometheus bool
-	// SpanExporters are extra span exporters, each exported synchronously as
-	// spans end (tests: tracetest.NewInMemoryExporter).
+	// SpanExporters receive each span synchronously as it ends, so none is
+	// dropped (a trace file: export.TraceFile; tests:
+	// tracetest.NewInMemoryExporter).
 	SpanExporters []sdktrace.SpanExporter
-	// MetricReaders are extra metric readers (tests:
-	// sdkmetric.NewManualReader).
+	// BatchSpanExporters receive spans in batches, from a goroutine of
+	// their own (network exporters: export.FromEnv's).
+	BatchSpanExporters []sdktrace.SpanExporter
+	// MetricReaders read the metrics (export.Prometheus, export.FromEnv's,
+	// tests: sdkmetric.NewManualReader).
 	MetricReaders []sdkmetric.Reader
+}
+
+// shutdown shuts down every exporter and reader of o, for a Setup that
+// fails before a provider owns them.
+func (o Options) shutdown(ctx context.Context) error {
+	var errs []error
+	for _, e := range slices.Concat(o.SpanExporters, o.BatchSpanExporters) {
+		errs = append(errs, e.Shutdown(ctx))
+	}
+	for _, r := range o.MetricReaders {
+		errs = append(errs, r.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Telemetry holds the providers and instruments Setup built. Its methods are
@@ -67,10 +68,9 @@ type Options struct {
 // EndCall still carry the CallInfo, and Observer returns an observer that
 // does nothing.
 type Telemetry struct {
-	tp      *sdktrace.TracerProvider
-	mp      *sdkmetric.MeterProvider
-	tracer  trace.Tracer
-	handler http.Handler
+	tp     *sdktrace.TracerProvider
+	mp     *sdkmetric.MeterProvider
+	tracer trace.Tracer
 
 	attempts metric.Int64Counter
 	calls    metric.Int64Counter
@@ -81,74 +81,29 @@ type Telemetry struct {
 	shutdownErr  error
 }
 
-// Setup builds a TracerProvider and a MeterProvider with the exporters o
-// asks for. It never sets the global providers. Call Shutdown to flush
-// them. On error, whatever was built is shut down.
+// Setup builds a TracerProvider and a MeterProvider with the exporters and
+// readers of o. It never sets the global providers. Call Shutdown to flush
+// them. On error, every exporter and reader of o is shut down.
 func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 	res, err := newResource(ctx, o.ServiceName)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, o.shutdown(ctx))
 	}
-	var (
-		tpOpts   = []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-		mpOpts   = []sdkmetric.Option{sdkmetric.WithResource(res)}
-		cleanups []func(context.Context) error // exporters not yet owned by a provider
-		t        = &Telemetry{}
-	)
-	fail := func(err error) (*Telemetry, error) {
-		var errs []error
-		for _, c := range cleanups {
-			errs = append(errs, c(ctx))
-		}
-		return nil, errors.Join(append([]error{fmt.Errorf("telemetry: %w", err)}, errs...)...)
-	}
-
-	if o.TraceFile != nil {
-		exp, err := stdouttrace.New(stdouttrace.WithWriter(o.TraceFile))
-		if err != nil {
-			return fail(err)
-		}
-		tpOpts = append(tpOpts, sdktrace.WithSyncer(exp))
-	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	mpOpts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	for _, exp := range o.SpanExporters {
 		tpOpts = append(tpOpts, sdktrace.WithSyncer(exp))
+	}
+	for _, exp := range o.BatchSpanExporters {
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
 	}
 	for _, r := range o.MetricReaders {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))
 	}
-	if o.OTLP {
-		texp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return fail(fmt.Errorf("otlp traces: %w", err))
-		}
-		cleanups = append(cleanups, texp.Shutdown)
-		mexp, err := otlpmetrichttp.New(ctx)
-		if err != nil {
-			return fail(fmt.Errorf("otlp metrics: %w", err))
-		}
-		cleanups = append(cleanups, mexp.Shutdown)
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(texp))
-		mpOpts = append(mpOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp)))
-	}
-	if o.Prometheus {
-		reg := prometheus.NewRegistry()
-		exp, err := otelprom.New(
-			otelprom.WithRegisterer(reg),
-			otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes),
-		)
-		if err != nil {
-			return fail(fmt.Errorf("prometheus: %w", err))
-		}
-		mpOpts = append(mpOpts, sdkmetric.WithReader(exp))
-		t.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	}
-
-	t.tp = sdktrace.NewTracerProvider(tpOpts...)
-	t.mp = sdkmetric.NewMeterProvider(mpOpts...)
-	cleanups = []func(context.Context) error{t.Shutdown}
+	t := &Telemetry{tp: sdktrace.NewTracerProvider(tpOpts...), mp: sdkmetric.NewMeterProvider(mpOpts...)}
 	t.tracer = t.tp.Tracer(ScopeName)
 	if err := t.instruments(); err != nil {
-		return fail(err)
+		return nil, errors.Join(fmt.Errorf("telemetry: %w", err), t.Shutdown(ctx))
 	}
 	return t, nil
 }
@@ -200,15 +155,6 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		t.shutdownErr = errors.Join(t.tp.Shutdown(ctx), t.mp.Shutdown(ctx))
 	})
 	return t.shutdownErr
-}
-
-// MetricsHandler serves the Prometheus exposition of the metrics; nil
-// unless Options.Prometheus was set.
-func (t *Telemetry) MetricsHandler() http.Handler {
-	if t == nil {
-		return nil
-	}
-	return t.handler
 }
 
 // TracerProvider returns the tracer provider Setup built (a no-op one for a

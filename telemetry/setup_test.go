@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
 // recordCall records one call of two attempts, a 429 retried and a success.
@@ -54,7 +55,7 @@ func recordCall(tel *Telemetry) {
 
 func TestTraceFile(t *testing.T) {
 	file := new(testutil.SyncBuffer)
-	tel, err := Setup(context.Background(), Options{TraceFile: file})
+	tel, err := Setup(context.Background(), Options{SpanExporters: traceFile(t, file)})
 	require.NoError(t, err)
 	recordCall(tel)
 	// Spans are written as they end, before Shutdown.
@@ -119,6 +120,8 @@ func TestTraceFile(t *testing.T) {
 	assert.True(t, service, "resource has service.name")
 }
 
+// TestOTLP: with an OTLP endpoint in the standard variables, export.FromEnv
+// gives OTLP over HTTP exporters that send traces and metrics there.
 func TestOTLP(t *testing.T) {
 	var (
 		mu    sync.Mutex
@@ -136,8 +139,16 @@ func TestOTLP(t *testing.T) {
 	}))
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", srv.URL)
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	t.Setenv("OTEL_METRICS_EXPORTER", "")
 
-	tel, err := Setup(context.Background(), Options{OTLP: true, ServiceName: "dynretry-test"})
+	env, err := export.FromEnv(context.Background())
+	require.NoError(t, err)
+	require.Len(t, env.SpanExporters, 1)
+	require.Len(t, env.MetricReaders, 1)
+	tel, err := Setup(context.Background(), Options{
+		ServiceName: "dynretry-test", BatchSpanExporters: env.SpanExporters, MetricReaders: env.MetricReaders,
+	})
 	require.NoError(t, err)
 	recordCall(tel)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -157,6 +168,7 @@ func TestSetupServiceName(t *testing.T) {
 		"option":      {"svc-opt", "", "svc-opt"},
 		"env":         {"", "svc-env", "svc-env"},
 		"option wins": {"svc-opt", "svc-env", "svc-opt"},
+		"env attrs":   {"", "", "svc-attrs"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("OTEL_SERVICE_NAME", tc.env)

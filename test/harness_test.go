@@ -24,6 +24,7 @@ import (
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/sim"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
 // simURL is the providers' address; sim.Transport serves it in-process.
@@ -62,7 +63,9 @@ func setup(t *testing.T, o plugin.Options) *env {
 	}
 	o.Telemetry.SpanExporters = append(o.Telemetry.SpanExporters, e.spans)
 	o.Telemetry.MetricReaders = append(o.Telemetry.MetricReaders, e.reader)
-	o.Telemetry.TraceFile = e.traces
+	file, err := export.TraceFile(e.traces)
+	require.NoError(t, err)
+	o.Telemetry.SpanExporters = append(o.Telemetry.SpanExporters, file)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -35,7 +35,7 @@ func rateLimited(seed uint64) sim.Config {
 // contract's attributes, and the metrics carry the cohort.
 func TestTreatmentUnderRateLimit(t *testing.T) {
 	e := setup(t, plugin.Options{ConfigPath: modelsYAML, Environ: []string{"DYNRETRY_ROLLOUT_PERCENT=100"}})
-	require.Equal(t, 100.0, e.plugin.Settings.RolloutPercent)
+	require.Equal(t, 100.0, e.plugin.Settings().RolloutPercent)
 	const runs = 16
 	var st sim.Stats
 	var results map[string]runner.Result

@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/autopack/dynretry/examples/runner"
@@ -27,6 +28,7 @@ import (
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/sim"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
 // canaryKey returns a distinctive fake API key and its random part.
@@ -79,9 +81,11 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	slog.SetDefault(slog.New(slog.NewTextHandler(defaultLogs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(old) })
 
+	prom, metrics, err := export.Prometheus()
+	require.NoError(t, err)
 	e := setup(t, plugin.Options{
 		ConfigPath: modelsYAML, Environ: []string{"DYNRETRY_ROLLOUT_PERCENT=50"}, RunID: "canary-run-00",
-		Telemetry: telemetry.Options{Prometheus: true},
+		Telemetry: telemetry.Options{MetricReaders: []sdkmetric.Reader{prom}},
 	})
 
 	var st sim.Stats
@@ -171,7 +175,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	}
 	assert.Positive(t, points)
 	rec := httptest.NewRecorder()
-	e.plugin.Telemetry().MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Body.String(), "dynretry_attempts")
 	lookFor("the Prometheus scrape", rec.Body.String())
@@ -183,7 +187,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 
 	// Error reports, every file under the runner's directory.
 	var files, redacted int
-	err := filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

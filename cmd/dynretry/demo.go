@@ -22,7 +22,6 @@ import (
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/sim"
-	"github.com/autopack/dynretry/telemetry"
 	"github.com/spf13/cobra"
 )
 
@@ -97,10 +96,10 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 		ctx = context.Background()
 	}
 	if f.runs < 1 {
-		return fmt.Errorf("--runs must be at least 1, got %d", f.runs)
+		return usageErrorf("--runs must be at least 1, got %d", f.runs)
 	}
 	if f.percent < 0 || f.percent > 100 {
-		return fmt.Errorf("--percent must be within [0, 100], got %v", f.percent)
+		return usageErrorf("--percent must be within [0, 100], got %v", f.percent)
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
@@ -128,10 +127,14 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if key == "" {
 		key = randomKey()
 	}
+	tel, err := telemetryOptions(ctx, "dynretry-demo", traces)
+	if err != nil {
+		return err
+	}
 	host := new(runner.Host)
 	p, err := plugin.Register(ctx, host, plugin.Options{
 		FlagProvider: rollout.NewPercentProvider(true, f.percent),
-		Telemetry:    telemetry.Options{ServiceName: "dynretry-demo", TraceFile: traces},
+		Telemetry:    tel,
 	})
 	if err != nil {
 		return err

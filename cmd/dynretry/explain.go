@@ -77,7 +77,7 @@ delay_ms is the middle of the delay range unless --seed draws it at random.`,
 // would after attempt f.attempt, with the clock reading clock.
 func explain(r io.Reader, f explainFlags, clock time.Time) (explanation, error) {
 	if f.attempt < 1 {
-		return explanation{}, fmt.Errorf("--attempt must be at least 1, got %d", f.attempt)
+		return explanation{}, usageErrorf("--attempt must be at least 1, got %d", f.attempt)
 	}
 	o, err := readOutcome(r)
 	if err != nil {
@@ -85,7 +85,7 @@ func explain(r io.Reader, f explainFlags, clock time.Time) (explanation, error) 
 	}
 	if f.provider != "" {
 		if !knownProvider(retry.Provider(f.provider)) {
-			return explanation{}, fmt.Errorf("--provider %q: unknown; known: openai, anthropic, gemini, vertex, azure, openrouter, groq, bedrock, generic", f.provider)
+			return explanation{}, usageErrorf("--provider %q: unknown; known: openai, anthropic, gemini, vertex, azure, openrouter, groq, bedrock, generic", f.provider)
 		}
 		o.Provider = retry.Provider(f.provider)
 	}
@@ -153,7 +153,7 @@ func parseTime(s string) (time.Time, error) {
 	if t, err := http.ParseTime(s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--now %q: want RFC 3339 (2026-11-27T08:00:00Z) or an HTTP-date (Fri, 27 Nov 2026 08:00:00 GMT)", s)
+	return time.Time{}, usageErrorf("--now %q: want RFC 3339 (2026-11-27T08:00:00Z) or an HTTP-date (Fri, 27 Nov 2026 08:00:00 GMT)", s)
 }
 
 func knownProvider(p retry.Provider) bool {

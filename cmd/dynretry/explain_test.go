@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const responses = "../../retry/testdata/responses"
@@ -16,97 +21,63 @@ const responses = "../../retry/testdata/responses"
 // and checks its JSON against expected.json.
 func TestExplainTestdata(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(responses, "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var file struct {
 		Cases map[string]map[string]json.RawMessage `json:"cases"`
 	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
-	if len(file.Cases) < 30 {
-		t.Fatalf("%d cases, want at least 30", len(file.Cases))
-	}
+	require.NoError(t, json.Unmarshal(raw, &file))
+	require.GreaterOrEqual(t, len(file.Cases), 30)
 	for name, want := range file.Cases {
 		t.Run(name, func(t *testing.T) {
-			var out bytes.Buffer
-			cmd := newRoot()
-			cmd.SetOut(&out)
-			cmd.SetArgs([]string{"explain", filepath.Join(responses, name+".http")})
-			if err := cmd.Execute(); err != nil {
-				t.Fatal(err)
-			}
+			code, stdout, stderr := runCLI("explain", filepath.Join(responses, name+".http"))
+			require.Equal(t, 0, code, stderr)
 			var got map[string]any
-			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-				t.Fatalf("output %q: %v", out.String(), err)
-			}
+			require.NoError(t, json.Unmarshal([]byte(stdout), &got), "output %q", stdout)
 			for _, k := range []string{"class", "retry", "hint_ms", "hint_source", "delay_min_ms", "delay_max_ms", "delay_ms", "reason"} {
-				if _, ok := got[k]; !ok {
-					t.Errorf("output lacks %q: %s", k, out.String())
-				}
+				assert.Contains(t, got, k, "output %s", stdout)
 			}
 			var classes []string
 			if json.Unmarshal(want["class"], &classes) != nil {
 				var one string
-				json.Unmarshal(want["class"], &one)
+				require.NoError(t, json.Unmarshal(want["class"], &one))
 				classes = []string{one}
 			}
-			if !contains(classes, got["class"]) {
-				t.Errorf("class = %v, want one of %v", got["class"], classes)
-			}
+			assert.Contains(t, classes, got["class"])
 			var wantRetry bool
-			json.Unmarshal(want["retry"], &wantRetry)
-			if got["retry"] != wantRetry {
-				t.Errorf("retry = %v, want %v", got["retry"], wantRetry)
-			}
+			require.NoError(t, json.Unmarshal(want["retry"], &wantRetry))
+			assert.Equal(t, wantRetry, got["retry"], "retry")
 			if w, ok := want["hint_source"]; ok {
 				var s string
-				json.Unmarshal(w, &s)
-				if got["hint_source"] != s {
-					t.Errorf("hint_source = %v, want %v", got["hint_source"], s)
-				}
+				require.NoError(t, json.Unmarshal(w, &s))
+				assert.Equal(t, s, got["hint_source"], "hint_source")
 			}
 			if w, ok := want["hint_ms"]; ok {
 				if string(w) == "null" {
-					if got["hint_ms"] != nil {
-						t.Errorf("hint_ms = %v, want null", got["hint_ms"])
-					}
+					assert.Nil(t, got["hint_ms"], "hint_ms")
 				} else {
 					var ms float64
-					json.Unmarshal(w, &ms)
-					if got["hint_ms"] != ms {
-						t.Errorf("hint_ms = %v, want %v", got["hint_ms"], ms)
-					}
+					require.NoError(t, json.Unmarshal(w, &ms))
+					assert.Equal(t, ms, got["hint_ms"], "hint_ms")
 				}
 			}
 			if w, ok := want["hint_min_ms"]; ok {
 				var lo, hi float64
-				json.Unmarshal(w, &lo)
-				json.Unmarshal(want["hint_max_ms"], &hi)
-				ms, _ := got["hint_ms"].(float64)
-				if got["hint_ms"] == nil || ms < lo || ms > hi {
-					t.Errorf("hint_ms = %v, want within [%v, %v]", got["hint_ms"], lo, hi)
-				}
+				require.NoError(t, json.Unmarshal(w, &lo))
+				require.NoError(t, json.Unmarshal(want["hint_max_ms"], &hi))
+				require.NotNil(t, got["hint_ms"])
+				assert.GreaterOrEqual(t, got["hint_ms"], lo)
+				assert.LessOrEqual(t, got["hint_ms"], hi)
 			}
 			lo, hi, d := got["delay_min_ms"].(float64), got["delay_max_ms"].(float64), got["delay_ms"].(float64)
-			if wantRetry && (d < lo || d > hi) {
-				t.Errorf("delay_ms %v outside [%v, %v]", d, lo, hi)
-			}
-			if h, ok := got["hint_ms"].(float64); ok && wantRetry && lo < h {
-				t.Errorf("delay_min_ms %v below hint_ms %v", lo, h)
+			if wantRetry {
+				assert.GreaterOrEqual(t, d, lo, "delay_ms within its range")
+				assert.LessOrEqual(t, d, hi, "delay_ms within its range")
+				if h, ok := got["hint_ms"].(float64); ok {
+					assert.GreaterOrEqual(t, lo, h, "delay_min_ms not below hint_ms")
+				}
 			}
 		})
 	}
-}
-
-func contains(xs []string, v any) bool {
-	for _, x := range xs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func TestExplainFlags(t *testing.T) {
@@ -117,40 +88,36 @@ func TestExplainFlags(t *testing.T) {
 		flags   explainFlags
 		input   string
 		wantErr string
+		usage   bool // the error is a usage error (exit 2)
 		check   func(t *testing.T, e explanation)
 	}{
 		{name: "http2 status line", flags: explainFlags{attempt: 1}, input: resp, check: func(t *testing.T, e explanation) {
-			if e.HintMS == nil || *e.HintMS != 10000 || !e.Retry {
-				t.Errorf("got hint %v retry %v, want 10000 ms and a retry", e.HintMS, e.Retry)
-			}
-			if e.DelayMS != (e.DelayMinMS+e.DelayMaxMS)/2 && e.DelayMS != (e.DelayMinMS+e.DelayMaxMS+1)/2 {
-				t.Errorf("delay_ms %d is not the middle of [%d, %d]", e.DelayMS, e.DelayMinMS, e.DelayMaxMS)
-			}
+			require.NotNil(t, e.HintMS)
+			assert.EqualValues(t, 10000, *e.HintMS)
+			assert.True(t, e.Retry)
+			assert.Contains(t, []int64{(e.DelayMinMS + e.DelayMaxMS) / 2, (e.DelayMinMS + e.DelayMaxMS + 1) / 2}, e.DelayMS, "the middle of the range")
 		}},
 		{name: "last attempt gives up", flags: explainFlags{attempt: 8}, input: resp, check: func(t *testing.T, e explanation) {
-			if e.Retry || !strings.Contains(e.Reason, "8 attempts") {
-				t.Errorf("retry %v, reason %q; want a give-up after 8 attempts", e.Retry, e.Reason)
-			}
+			assert.False(t, e.Retry)
+			assert.Contains(t, e.Reason, "8 attempts")
 		}},
 		{name: "seeded draw stays in range", flags: explainFlags{attempt: 1, seed: 7}, input: resp, check: func(t *testing.T, e explanation) {
-			if e.DelayMS < e.DelayMinMS || e.DelayMS > e.DelayMaxMS {
-				t.Errorf("delay_ms %d outside [%d, %d]", e.DelayMS, e.DelayMinMS, e.DelayMaxMS)
-			}
+			assert.GreaterOrEqual(t, e.DelayMS, e.DelayMinMS)
+			assert.LessOrEqual(t, e.DelayMS, e.DelayMaxMS)
 		}},
 		{name: "http-date retry-after against --now", flags: explainFlags{attempt: 1, now: "2026-11-27T08:00:00Z"},
 			input: "HTTP/1.1 429 Too Many Requests\nretry-after: Fri, 27 Nov 2026 08:00:30 GMT\n\n", check: func(t *testing.T, e explanation) {
-				if e.HintMS == nil || *e.HintMS != 30000 {
-					t.Errorf("hint_ms = %v, want 30000", e.HintMS)
-				}
+				require.NotNil(t, e.HintMS)
+				assert.EqualValues(t, 30000, *e.HintMS)
 			}},
 		{name: "success", flags: explainFlags{attempt: 1}, input: "HTTP/1.1 200 OK\n\n{}", check: func(t *testing.T, e explanation) {
-			if e.Class != nil || e.Retry || e.Reason != "succeeded" {
-				t.Errorf("got class %v retry %v reason %q, want a success", e.Class, e.Retry, e.Reason)
-			}
+			assert.Nil(t, e.Class)
+			assert.False(t, e.Retry)
+			assert.Equal(t, "succeeded", e.Reason)
 		}},
-		{name: "bad attempt", flags: explainFlags{attempt: 0}, input: resp, wantErr: "--attempt"},
-		{name: "bad provider", flags: explainFlags{attempt: 1, provider: "acme"}, input: resp, wantErr: `--provider "acme"`},
-		{name: "bad now", flags: explainFlags{attempt: 1, now: "yesterday"}, input: resp, wantErr: `--now "yesterday"`},
+		{name: "bad attempt", flags: explainFlags{attempt: 0}, input: resp, wantErr: "--attempt", usage: true},
+		{name: "bad provider", flags: explainFlags{attempt: 1, provider: "acme"}, input: resp, wantErr: `--provider "acme"`, usage: true},
+		{name: "bad now", flags: explainFlags{attempt: 1, now: "yesterday"}, input: resp, wantErr: `--now "yesterday"`, usage: true},
 		{name: "not a response", flags: explainFlags{attempt: 1}, input: "hello", wantErr: "reading the response"},
 		{name: "empty", flags: explainFlags{attempt: 1}, input: "", wantErr: "reading the response"},
 	}
@@ -158,14 +125,11 @@ func TestExplainFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, err := explain(strings.NewReader(tt.input), tt.flags, clock)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
+				require.ErrorContains(t, err, tt.wantErr)
+				assert.Equal(t, tt.usage, errors.As(err, new(*usageError)), "a usage error")
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			tt.check(t, e)
 		})
 	}
@@ -173,19 +137,12 @@ func TestExplainFlags(t *testing.T) {
 
 func TestExplainStdinAndMissingFile(t *testing.T) {
 	var out bytes.Buffer
-	cmd := newRoot()
-	cmd.SetOut(&out)
-	cmd.SetIn(strings.NewReader("HTTP/1.1 529 Overloaded\n\n{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}"))
-	cmd.SetArgs([]string{"explain", "--provider", "anthropic"})
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), `"class":"overloaded"`) {
-		t.Errorf("output %s, want class overloaded", out.String())
-	}
-	cmd = newRoot()
-	cmd.SetArgs([]string{"explain", "no-such-file.http"})
-	if err := cmd.Execute(); err == nil {
-		t.Error("missing file: no error")
-	}
+	code := run([]string{"explain", "--provider", "anthropic"},
+		strings.NewReader("HTTP/1.1 529 Overloaded\n\n{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}"), &out, io.Discard)
+	require.Equal(t, 0, code)
+	assert.Contains(t, out.String(), `"class":"overloaded"`)
+
+	code, _, stderr := runCLI("explain", "no-such-file.http")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "no-such-file.http")
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/autopack/dynretry/rollout"
 )
 
-// run executes the CLI with args and returns its output and error.
-func run(t *testing.T, args ...string) (string, error) {
+// execute runs the command tree with args and returns its output and error.
+func execute(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	cmd := newRoot()
@@ -48,7 +48,7 @@ func TestReportBadFiles(t *testing.T) {
 		filepath.Join(dir, "missing.json"): "no such file",
 		dir:                                "is a directory",
 	} {
-		_, err := run(t, "report", path)
+		_, err := execute(t, "report", path)
 		require.Error(t, err, path)
 		assert.Contains(t, err.Error(), want, path)
 	}
@@ -61,7 +61,7 @@ func TestReportOneCohort(t *testing.T) {
 		{Cohort: rollout.Control, RunID: "r1", Failed: true, Latency: time.Second},
 		{Cohort: rollout.Control, RunID: "r2", Latency: time.Second},
 	})
-	out, err := run(t, "report", path)
+	out, err := execute(t, "report", path)
 	require.NoError(t, err)
 	assert.Contains(t, out, "the treatment cohort has no calls: nothing to compare")
 	assert.NotContains(t, out, "reduction")
@@ -76,7 +76,7 @@ func TestReportHTML(t *testing.T) {
 		{Cohort: rollout.Control, RunID: "r3", Latency: time.Second},
 	})
 	html := filepath.Join(t.TempDir(), "report.html")
-	out, err := run(t, "report", "--html", html, path)
+	out, err := execute(t, "report", "--html", html, path)
 	require.NoError(t, err)
 	assert.Contains(t, out, "treatment 0.0% [0.0%, 65.8%] vs control 50.0% [9.5%, 90.5%], a 100% reduction")
 	assert.Contains(t, out, "wasted attempts per call: treatment 0.50 vs control 1.50")

@@ -57,7 +57,7 @@ func readFile(t *testing.T, path string) string {
 // statusOf runs `rollout status --json` and decodes it.
 func statusOf(t *testing.T, args ...string) map[string]any {
 	t.Helper()
-	out, err := run(t, append([]string{"rollout", "status", "--json"}, args...)...)
+	out, err := execute(t, append([]string{"rollout", "status", "--json"}, args...)...)
 	require.NoError(t, err, out)
 	var v map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
@@ -86,12 +86,12 @@ func TestRolloutStages(t *testing.T) {
 	assert.Equal(t, orig, readFile(t, cfg), "status writes nothing")
 
 	for _, stage := range []string{"50", "100"} {
-		out, err := run(t, append([]string{"rollout", "advance"}, args...)...)
+		out, err := execute(t, append([]string{"rollout", "advance"}, args...)...)
 		require.NoError(t, err, out)
 		assert.Contains(t, out, "wrote "+stage+"% to "+cfg)
 		assert.Equal(t, strings.Replace(orig, "rollout_percent: 10\n", "rollout_percent: "+stage+"\n", 1), readFile(t, cfg), "only the number changed")
 	}
-	out, err := run(t, append([]string{"rollout", "advance"}, args...)...)
+	out, err := execute(t, append([]string{"rollout", "advance"}, args...)...)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not advancing from 100%")
 	assert.Contains(t, out, "complete")
@@ -113,9 +113,9 @@ func TestRolloutRegression(t *testing.T) {
 	assert.Equal(t, 0.0, v["next"])
 	assert.Equal(t, "regression", v["checks"].([]any)[0].(map[string]any)["result"])
 
-	_, err := run(t, append([]string{"rollout", "advance"}, args...)...)
+	_, err := execute(t, append([]string{"rollout", "advance"}, args...)...)
 	require.Error(t, err)
-	out, err := run(t, append([]string{"rollout", "rollback"}, args...)...)
+	out, err := execute(t, append([]string{"rollout", "rollback"}, args...)...)
 	require.NoError(t, err, out)
 	assert.Equal(t, strings.Replace(orig, "rollout_percent: 10\n", "rollout_percent: 0\n", 1), readFile(t, cfg))
 
@@ -123,7 +123,7 @@ func TestRolloutRegression(t *testing.T) {
 	b, err := os.ReadFile("../../rollout/testdata/flags-50.json")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(flags, b, 0o644))
-	out, err = run(t, "rollout", "rollback", "--traces", traces, "--flagd", flags, "--json")
+	out, err = execute(t, "rollout", "rollback", "--traces", traces, "--flagd", flags, "--json")
 	require.NoError(t, err, out)
 	var res map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
@@ -143,13 +143,13 @@ func TestRolloutNoData(t *testing.T) {
 		v := statusOf(t, args...)
 		assert.Equal(t, "hold", v["recommendation"])
 		assert.Contains(t, v["reasons"].([]any)[0], "too little data")
-		_, err := run(t, append([]string{"rollout", "advance"}, args...)...)
+		_, err := execute(t, append([]string{"rollout", "advance"}, args...)...)
 		require.Error(t, err)
-		_, err = run(t, append([]string{"rollout", "rollback"}, args...)...)
+		_, err = execute(t, append([]string{"rollout", "rollback"}, args...)...)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "--force")
 		assert.Equal(t, orig, readFile(t, cfg), "unchanged")
-		out, err := run(t, append([]string{"rollout", "rollback", "--force"}, args...)...)
+		out, err := execute(t, append([]string{"rollout", "rollback", "--force"}, args...)...)
 		require.NoError(t, err, out)
 		assert.Contains(t, readFile(t, cfg), "rollout_percent: 0\n")
 	}
@@ -161,7 +161,7 @@ func TestRolloutFlagdAdvance(t *testing.T) {
 	b, err := os.ReadFile("../../rollout/testdata/flags-10.json")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(flags, b, 0o644))
-	out, err := run(t, "rollout", "advance", "--traces", traces, "--flagd", flags)
+	out, err := execute(t, "rollout", "advance", "--traces", traces, "--flagd", flags)
 	require.NoError(t, err, out)
 	assert.Equal(t, strings.Replace(strings.Replace(string(b), `["on", 10]`, `["on", 50]`, 1), `["off", 90]`, `["off", 50]`, 1), readFile(t, flags))
 }
@@ -178,7 +178,7 @@ func TestRolloutBadInput(t *testing.T) {
 		{[]string{"rollout", "status", "--config", filepath.Join(t.TempDir(), "none.yaml"), "--traces", cfg}, "reading the percentage"},
 		{[]string{"rollout", "status", "--config", cfg, "--flagd", cfg, "--traces", cfg}, "none of the others"},
 	} {
-		_, err := run(t, tc.args...)
+		_, err := execute(t, tc.args...)
 		require.Error(t, err, "%v", tc.args)
 		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
 	}

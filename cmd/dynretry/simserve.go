@@ -6,44 +6,60 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/autopack/dynretry/sim"
 	"github.com/spf13/cobra"
 )
 
+// hintModes are the values of sim serve's --hint-mode.
+var hintModes = []sim.HintMode{sim.HintTruthful, sim.HintOmit, sim.HintLieLong, sim.HintLiePast, sim.HintLieZero}
+
 func newSim() *cobra.Command {
-	cmd := &cobra.Command{Use: "sim", Short: "The simulated LLM provider"}
+	cmd := &cobra.Command{
+		Use: "sim", Short: "The simulated LLM provider", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
 	var addr string
 	var cfg sim.Config
 	var hint string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the simulated provider (OpenAI, Anthropic and Gemini dialects) over HTTP",
-		Long: `Serves the simulated provider until interrupted. Point a client at
-http://ADDR/v1 (OpenAI), http://ADDR (Anthropic) or
-http://ADDR/v1beta/models/MODEL:generateContent (Gemini).`,
+		Long: `Serves the simulated provider until interrupted. Base URLs for the SDKs:
+
+  OpenAI      http://ADDR/v1       (POST /v1/chat/completions)
+  Anthropic   http://ADDR          (POST /v1/messages)
+  Gemini      http://ADDR          (POST /v1beta/models/MODEL:generateContent)
+
+Any non-empty API key is accepted (Authorization: Bearer, x-api-key,
+x-goog-api-key or ?key=); limits are kept per key and model. The defaults
+(60 requests and 30,000 tokens a minute, a full minute's burst) admit 50
+small concurrent calls at once: lower --rpm or --burst to see 429s.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.HintMode = sim.HintMode(hint)
+			if !slices.Contains(hintModes, cfg.HintMode) {
+				return usageErrorf("--hint-mode %q: want one of %v", hint, hintModes)
+			}
 			p, err := sim.New(cfg)
 			if err != nil {
-				return err
+				return &usageError{err} // every field comes from a flag
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "simulated provider on http://%s\n", ln.Addr())
+			a := ln.Addr().String()
+			fmt.Fprintf(cmd.ErrOrStderr(), "simulated provider on http://%s\n  OpenAI base URL     http://%s/v1\n  Anthropic base URL  http://%s\n  Gemini base URL     http://%s\n", a, a, a, a)
 			srv := &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			go func() {
-				<-ctx.Done()
-				srv.Close()
-			}()
+			stop := context.AfterFunc(ctx, func() { srv.Close() })
+			defer stop()
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}

@@ -1,7 +1,7 @@
 // Package runner is an autopack-style runner, the way a real one registers
 // dynretry: a startup Host that plugins wrap parts with, an LLM service over
-// the real openai-go and anthropic-sdk-go clients (builder calls stream), an
-// error reporter, and runs made of phases.
+// the real openai-go, anthropic-sdk-go and Google Gen AI (genai) clients
+// (builder calls stream), an error reporter, and runs made of phases.
 //
 //	host := new(runner.Host)
 //	p, err := plugin.Register(ctx, host, plugin.Options{})
@@ -23,6 +23,7 @@ import (
 	"github.com/autopack/dynretry/hooks"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"google.golang.org/genai"
 )
 
 // Host is the runner's startup host: plugins register wrappers, and the
@@ -50,19 +51,19 @@ func (h *Host) WrapTransport(w func(http.RoundTripper) http.RoundTripper) {
 
 // Options configure a Runner.
 type Options struct {
-	// BaseURL is the providers' address: OpenAI at BaseURL/v1, Anthropic at
-	// BaseURL (the simulated provider serves both).
+	// BaseURL is the providers' address: OpenAI at BaseURL/v1, Anthropic and
+	// Gemini at BaseURL (the simulated provider serves all three).
 	BaseURL string
-	// APIKey is the key both clients send.
+	// APIKey is the key every client sends.
 	APIKey string
 	// Dir is where error reports go (Dir/.autonomous_runs/…); "" means the
 	// current directory.
 	Dir string
 	// Transport sends the clients' requests; nil means http.DefaultTransport.
 	Transport http.RoundTripper
-	// OpenAIModel and AnthropicModel name the models (defaults "gpt-4o-mini"
-	// and "claude-sonnet-4-5").
-	OpenAIModel, AnthropicModel string
+	// OpenAIModel, AnthropicModel and GeminiModel name the models (defaults
+	// "gpt-4o-mini", "claude-sonnet-4-5" and "gemini-2.5-flash").
+	OpenAIModel, AnthropicModel, GeminiModel string
 	// CallTimeout bounds each LLM call, retries included; 0 means none.
 	CallTimeout time.Duration
 }
@@ -83,6 +84,9 @@ func New(h *Host, o Options) *Runner {
 	if o.AnthropicModel == "" {
 		o.AnthropicModel = "claude-sonnet-4-5"
 	}
+	if o.GeminiModel == "" {
+		o.GeminiModel = "gemini-2.5-flash"
+	}
 	rt := o.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
@@ -95,6 +99,12 @@ func New(h *Host, o Options) *Runner {
 		openai:    openai.NewClient(option.WithBaseURL(o.BaseURL+"/v1/"), option.WithAPIKey(o.APIKey), option.WithHTTPClient(hc)),
 		anthropic: anthropic.NewClient(anthropicoption.WithBaseURL(o.BaseURL), anthropicoption.WithAPIKey(o.APIKey), anthropicoption.WithHTTPClient(hc)),
 	}
+	// The Gemini API backend with a key makes no call here; an error (none
+	// expected) is returned by every Gemini call.
+	s.gemini, s.geminiErr = genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey: o.APIKey, Backend: genai.BackendGeminiAPI, HTTPClient: hc,
+		HTTPOptions: genai.HTTPOptions{BaseURL: o.BaseURL},
+	})
 	var llm hooks.LLMService = s
 	for _, w := range h.llm {
 		llm = w(llm)
@@ -107,11 +117,15 @@ func New(h *Host, o Options) *Runner {
 }
 
 // service is the runner's LLM service: it routes each call to its
-// provider's SDK client. The SDKs keep their own retries unless dynretry
-// takes the call (hooks.SDKRetriesOff).
+// provider's SDK client. openai-go and anthropic-sdk-go keep their own
+// retries unless dynretry takes the call (hooks.SDKRetriesOff); genai makes
+// none unless asked (HTTPOptions.RetryOptions), so Gemini calls are sent
+// once in the control cohort.
 type service struct {
 	openai    openai.Client
 	anthropic anthropic.Client
+	gemini    *genai.Client
+	geminiErr error
 }
 
 func (s *service) Complete(ctx context.Context, call hooks.Call, req hooks.Request) (hooks.Response, error) {
@@ -165,6 +179,23 @@ func (s *service) Complete(ctx context.Context, call hooks.Call, req hooks.Reque
 			return hooks.Response{}, err
 		}
 		return anthropicResponse(&m), nil
+	case "gemini":
+		if s.geminiErr != nil {
+			return hooks.Response{}, fmt.Errorf("runner: gemini client: %w", s.geminiErr)
+		}
+		cfg := &genai.GenerateContentConfig{
+			SystemInstruction: genai.NewContentFromText(req.System, genai.RoleUser),
+			MaxOutputTokens:   int32(req.MaxTokens),
+		}
+		r, err := s.gemini.Models.GenerateContent(ctx, call.Model, genai.Text(req.Prompt), cfg)
+		if err != nil {
+			return hooks.Response{}, err
+		}
+		resp := hooks.Response{Text: r.Text()}
+		if u := r.UsageMetadata; u != nil {
+			resp.InputTokens, resp.OutputTokens = int64(u.PromptTokenCount), int64(u.CandidatesTokenCount)
+		}
+		return resp, nil
 	}
 	return hooks.Response{}, fmt.Errorf("runner: unknown provider %q", call.Provider)
 }
@@ -180,7 +211,7 @@ func anthropicResponse(m *anthropic.Message) hooks.Response {
 // A Step is one LLM call of a phase.
 type Step struct {
 	Role     string // builder, auditor, doctor
-	Provider string // "openai" or "anthropic"
+	Provider string // "openai", "anthropic" or "gemini"
 	Request  hooks.Request
 }
 
@@ -240,8 +271,11 @@ func (r *Runner) call(ctx context.Context, call hooks.Call, req hooks.Request) e
 }
 
 func (r *Runner) model(provider string) string {
-	if provider == "anthropic" {
+	switch provider {
+	case "anthropic":
 		return r.opts.AnthropicModel
+	case "gemini":
+		return r.opts.GeminiModel
 	}
 	return r.opts.OpenAIModel
 }

@@ -33,6 +33,7 @@ var (
 	auditor = runner.Step{Role: "auditor", Provider: "openai", Request: hooks.Request{System: "You audit.", Prompt: "Check the diff.", MaxTokens: 40}}
 	builder = runner.Step{Role: "builder", Provider: "anthropic", Request: hooks.Request{System: "You build.", Prompt: "Write the parser.", MaxTokens: 40, Stream: true}}
 	doctor  = runner.Step{Role: "doctor", Provider: "anthropic", Request: hooks.Request{System: "You diagnose.", Prompt: "Why?", MaxTokens: 40}}
+	gemini  = runner.Step{Role: "auditor", Provider: "gemini", Request: hooks.Request{System: "You review.", Prompt: "Review the plan.", MaxTokens: 40}}
 )
 
 func newSim(t *testing.T, cfg sim.Config) *sim.Provider {
@@ -59,7 +60,7 @@ func (r *responses) wrap(next hooks.LLMService) hooks.LLMService {
 	})
 }
 
-// TestRunAgainstSim: both real SDK clients, a streamed builder call
+// TestRunAgainstSim: the three real SDK clients, a streamed builder call
 // included, talk to the simulated provider.
 func TestRunAgainstSim(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -68,9 +69,9 @@ func TestRunAgainstSim(t *testing.T) {
 		rec := new(responses)
 		host.WrapLLM(rec.wrap)
 		r := runner.New(host, runner.Options{BaseURL: baseURL, APIKey: apiKey, Dir: t.TempDir(), Transport: sim.Transport{Handler: p}})
-		res := r.Run(context.Background(), "run-ok", []runner.Phase{{ID: "phase-1", Steps: []runner.Step{builder, auditor, doctor}}})
-		assert.Equal(t, runner.Result{RunID: "run-ok", Calls: 3}, res)
-		require.Len(t, rec.got, 3)
+		res := r.Run(context.Background(), "run-ok", []runner.Phase{{ID: "phase-1", Steps: []runner.Step{builder, auditor, doctor, gemini}}})
+		assert.Equal(t, runner.Result{RunID: "run-ok", Calls: 4}, res)
+		require.Len(t, rec.got, 4)
 		for i, resp := range rec.got {
 			assert.NoError(t, rec.errs[i])
 			assert.NotEmpty(t, resp.Text, "call %d", i)
@@ -78,8 +79,8 @@ func TestRunAgainstSim(t *testing.T) {
 			assert.Positive(t, resp.OutputTokens, "call %d", i)
 		}
 		st := p.Stats()
-		assert.Equal(t, 3, st.Succeeded)
-		assert.Equal(t, 3, st.ByCredential[apiKey].Received, "the key is sent by both clients")
+		assert.Equal(t, 4, st.Succeeded)
+		assert.Equal(t, 4, st.ByCredential[apiKey].Received, "the key is sent by every client")
 	})
 }
 
@@ -117,7 +118,7 @@ func TestHostAppliesWrappersFirstInnermost(t *testing.T) {
 			})
 		}
 		r := runner.New(host, runner.Options{BaseURL: baseURL, APIKey: apiKey, Dir: t.TempDir(), Transport: sim.Transport{Handler: p}})
-		unknown := runner.Step{Role: "doctor", Provider: "gemini"}
+		unknown := runner.Step{Role: "doctor", Provider: "mistral"}
 		res := r.Run(context.Background(), "run-order", []runner.Phase{{ID: "p", Steps: []runner.Step{auditor, unknown}}})
 		assert.Equal(t, 2, res.Calls)
 		assert.Equal(t, 1, res.Failed)
@@ -135,7 +136,7 @@ func TestRunReportsFailuresAndGoesOn(t *testing.T) {
 		p := newSim(t, sim.Config{})
 		dir := t.TempDir()
 		r := runner.New(new(runner.Host), runner.Options{BaseURL: baseURL, APIKey: apiKey, Dir: dir, Transport: sim.Transport{Handler: p}})
-		unknown := runner.Step{Role: "doctor", Provider: "gemini"}
+		unknown := runner.Step{Role: "doctor", Provider: "mistral"}
 		res := r.Run(context.Background(), "run-fail", []runner.Phase{
 			{ID: "phase-1", Steps: []runner.Step{unknown, auditor}},
 			{ID: "phase-2", Steps: []runner.Step{builder}},
@@ -149,7 +150,7 @@ func TestRunReportsFailuresAndGoesOn(t *testing.T) {
 		assert.True(t, strings.HasSuffix(rel, "_llm_service_errors.joinError.json"), rel)
 		b, err := os.ReadFile(res.Reports[0])
 		require.NoError(t, err)
-		assert.Contains(t, string(b), `unknown provider \"gemini\"`)
+		assert.Contains(t, string(b), `unknown provider \"mistral\"`)
 		assert.Contains(t, string(b), `"phase_id": "phase-1"`)
 		assert.Contains(t, string(b), `"operation": "doctor"`)
 		assert.Equal(t, 2, p.Stats().Succeeded)
@@ -181,12 +182,13 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // TestSDKRetriesFollowCohort: the runner's service turns the SDK's own
 // retries off exactly for treatment calls (hooks.SDKRetriesOff), for both
-// clients, streamed or not. Control calls keep the SDKs' 2 retries.
+// clients, streamed or not. Control calls keep the SDKs' 2 retries; genai
+// makes none by default, in either cohort.
 func TestSDKRetriesFollowCohort(t *testing.T) {
-	for _, step := range []runner.Step{auditor, builder, doctor} {
+	for _, step := range []runner.Step{auditor, builder, doctor, gemini} {
 		for _, cohort := range []rollout.Cohort{rollout.Treatment, rollout.Control} {
 			want := 3
-			if cohort == rollout.Treatment {
+			if cohort == rollout.Treatment || step.Provider == "gemini" {
 				want = 1
 			}
 			t.Run(step.Role+"/"+string(cohort), func(t *testing.T) {
@@ -199,8 +201,11 @@ func TestSDKRetriesFollowCohort(t *testing.T) {
 						io.Copy(io.Discard, req.Body)
 						req.Body.Close()
 						body := `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`
-						if step.Provider == "anthropic" {
+						switch step.Provider {
+						case "anthropic":
 							body = `{"type":"error","error":{"type":"rate_limit_error","message":"Rate limit reached"}}`
+						case "gemini":
+							body = `{"error":{"code":429,"message":"Resource has been exhausted","status":"RESOURCE_EXHAUSTED"}}`
 						}
 						return &http.Response{
 							StatusCode: 429, Status: "429 Too Many Requests", Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -219,6 +224,9 @@ func TestSDKRetriesFollowCohort(t *testing.T) {
 					assert.Equal(t, 1, res.Failed)
 					assert.Equal(t, want, int(sent.Load()), "requests sent by the SDK")
 					wantCounts := []string{"0", "1", "2"}[:want]
+					if step.Provider == "gemini" {
+						wantCounts = []string{""} // genai sends no retry count
+					}
 					assert.Equal(t, wantCounts, retryCounts, "X-Stainless-Retry-Count of each attempt")
 				})
 			})

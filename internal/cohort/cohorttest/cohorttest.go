@@ -16,6 +16,8 @@ import (
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
 // Call describes one LLM call to record.
@@ -49,7 +51,11 @@ func Write(t *testing.T, w io.Writer, calls []Call) {
 	})
 	synctest.Test(t, func(t *testing.T) {
 		ctx := context.Background()
-		tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "cohorttest", TraceFile: sink})
+		file, err := export.TraceFile(sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "cohorttest", SpanExporters: []sdktrace.SpanExporter{file}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,8 @@
-package rollout
+// Package flagdfile serves the rollout flag from a flagd flag file, resolved
+// in process, following the file when it is deleted and created again. It
+// is a package of its own so that rollout, and so the plugin, does not
+// compile flagd and gRPC for programs that do not use it.
+package flagdfile
 
 import (
 	"context"
@@ -33,7 +37,7 @@ import (
 //     PROVIDER_CONFIGURATION_CHANGED; if the new file cannot be loaded, it
 //     keeps the old flags and emits PROVIDER_ERROR.
 //
-// The zero value is not usable; call [NewFlagdFile]. It is safe for
+// The zero value is not usable; call [New]. It is safe for
 // concurrent use.
 type FlagdFile struct {
 	path   string
@@ -55,10 +59,10 @@ var (
 	_ openfeature.EventHandler    = (*FlagdFile)(nil)
 )
 
-// NewFlagdFile returns a provider for the flag file at path. Init (called
+// New returns a provider for the flag file at path. Init (called
 // by OpenFeature when the provider is registered, e.g. by [New]) loads the
 // file and starts watching.
-func NewFlagdFile(path string) (*FlagdFile, error) {
+func New(path string) (*FlagdFile, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
