@@ -36,6 +36,8 @@ func classify(o Outcome, eb *errorBody) Class {
 		return RequestTooLarge
 	case o.Status == 529 || ((o.Status >= 500 || o.Status == 429) && overloadText(eb, text)):
 		return Overloaded
+	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
+		return Auth // also when the text mentions a rate limit: the key is refused
 	case o.Status == http.StatusTooManyRequests || throttleText(text):
 		return RateLimited
 	case o.Status == http.StatusRequestTimeout || o.Status == http.StatusGatewayTimeout || o.Status == 524:
@@ -46,8 +48,6 @@ func classify(o Outcome, eb *errorBody) Class {
 		return Overloaded
 	case o.Status >= 500:
 		return ServerError
-	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
-		return Auth
 	case contextLengthText(text):
 		return ContextLength
 	}

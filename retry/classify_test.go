@@ -84,6 +84,8 @@ func TestClassify(t *testing.T) {
 		"409":                           {response(409, ``), Conflict},
 		"401":                           {response(401, `{"error":{"message":"Incorrect API key provided"}}`), Auth},
 		"403":                           {response(403, ``), Auth},
+		"401 mentioning a rate limit":   {response(401, `{"error":{"message":"Invalid key; rate limit tier unknown","code":"rate_limit_exceeded"}}`), Auth},
+		"403 too many requests text":    {response(403, `{"error":{"message":"Too many requests from this key: access denied"}}`), Auth},
 		"413":                           {response(413, `Request Entity Too Large`), RequestTooLarge},
 		"429 requested above limit":     {response(429, `{"error":{"message":"Request too big: Limit 30,000, Requested 34,307."}}`), RequestTooLarge},
 		"429 requested below limit":     {response(429, `{"error":{"message":"Limit 30,000, Used 29,000, Requested 3,307."}}`), RateLimited},

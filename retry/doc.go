@@ -27,10 +27,11 @@
 // quota_exhausted (Gemini's QuotaFailure quota ids decide between per-minute
 // and per-day); 413 or "Request too large"/"Requested N" above the limit is
 // request_too_large; 529, and 429/5xx that say overloaded or capacity, are
-// overloaded; 429 and throttling text ("Too many tokens", "slow_down") are
-// rate_limited; 408, 504 and 524 are timeout; 409 is conflict; other 503s
-// are overloaded; other 5xx are server_error; 401 and 403 are auth; other
-// 4xx are context_length when the text says so, else invalid_request.
+// overloaded; 401 and 403 are auth, whatever their text says; 429 and
+// throttling text ("Too many tokens", "slow_down") are rate_limited; 408,
+// 504 and 524 are timeout; 409 is conflict; other 503s are overloaded; other
+// 5xx are server_error; other 4xx are context_length when the text says so,
+// else invalid_request.
 // x-should-retry: true|false overrides whether a class is retried.
 //
 // # Hints

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // expectation is one case of testdata/responses/expected.json.
@@ -82,7 +81,7 @@ func TestResponses(t *testing.T) {
 	for name, want := range loadExpectations(t) {
 		t.Run(name, func(t *testing.T) {
 			o := readResponse(t, filepath.Join("testdata", "responses", name+".http"))
-			now := responseTime(o.Header, time.Time{})
+			now, _ := http.ParseTime(o.Header.Get("Date")) // at the response's Date
 			d := cfg.Decide(Input{Assessment: Assess(o, now), Attempt: 1, Now: now, Budget: -1, Rand: 0.5})
 			ok := false
 			for _, c := range want.classes() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // roundTripFunc is an http.RoundTripper made of a function.
@@ -501,8 +504,15 @@ func TestEstimateTokens(t *testing.T) {
 	}{
 		"openai chat": {chatBody, 7 + 100}, // 25 characters
 		"openai parts": {`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"abcd"}}]}],"max_completion_tokens":50}`,
-			3 + 50},
-		"openai responses": {`{"model":"gpt-4o","input":"abcdefgh","max_output_tokens":10}`, 2 + 10},
+			2 + mediaTokens + 50},
+		"openai base64 image is not text": {`{"messages":[{"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + strings.Repeat("QUJD", 10000) + `"}}]}]}`,
+			1 + mediaTokens},
+		"anthropic base64 image": {`{"max_tokens":10,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + strings.Repeat("QUJD", 10000) + `"}},{"type":"text","text":"What is this?"}]}]}`,
+			4 + mediaTokens + 10},
+		"gemini inline data": {`{"contents":[{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + strings.Repeat("QUJD", 10000) + `"}},{"text":"abcd"}]}]}`,
+			1 + mediaTokens},
+		"a tool parameter named source is not media": {`{"tools":[{"parameters":{"properties":{"source":{"type":"string"}}}}],"prompt":"abcd"}`, 1},
+		"openai responses":                           {`{"model":"gpt-4o","input":"abcdefgh","max_output_tokens":10}`, 2 + 10},
 		"anthropic": {`{"model":"claude","max_tokens":1024,"system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"text","text":"Hello!"}]}]}`,
 			5 + 1024}, // 9+2+6 = 17 characters
 		"gemini": {`{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"abc"}]},"generationConfig":{"maxOutputTokens":256}}`,
@@ -565,5 +575,28 @@ func TestJSONModel(t *testing.T) {
 		if got := jsonModel([]byte(tt.body)); got != tt.want {
 			t.Errorf("%s: jsonModel(%s) = %q, want %q", name, tt.body, got, tt.want)
 		}
+	}
+}
+
+// TestModelNamesCostBoundedMemory checks the caps on model names: a huge
+// name is shortened (distinct names stay distinct) and the intern cache
+// keeps at most maxModels short names, none of them long.
+func TestModelNamesCostBoundedMemory(t *testing.T) {
+	huge := strings.Repeat("m", 1<<20)
+	a := jsonModel([]byte(`{"model":"` + huge + `a"}`))
+	b := jsonModel([]byte(`{"model":"` + huge + `b"}`))
+	assert.LessOrEqual(t, len(a), maxModelLen, "a 1 MiB model name is shortened")
+	assert.NotEqual(t, a, b, "distinct long names stay distinct")
+	assert.True(t, strings.HasPrefix(a, strings.Repeat("m", 64)))
+
+	for i := range 3 * maxModels {
+		jsonModel([]byte(fmt.Sprintf(`{"model":"model-%d-%s"}`, i, strings.Repeat("x", maxInternLen))))
+		jsonModel([]byte(fmt.Sprintf(`{"model":"m-%d"}`, i)))
+	}
+	models.RLock()
+	defer models.RUnlock()
+	assert.LessOrEqual(t, len(models.m), maxModels)
+	for name := range models.m {
+		assert.LessOrEqual(t, len(name), maxInternLen)
 	}
 }

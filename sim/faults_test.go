@@ -115,7 +115,7 @@ func TestQuotaAfter(t *testing.T) {
 			strings.Contains(r.body, "RetryInfo") {
 			t.Errorf("gemini: %d %s", r.status, r.body)
 		}
-		if s := p.Stats(); s.Rejected[ReasonQuota] != 3 || s.ByCredential["sk-test"].Rejected[ReasonQuota] != 1 {
+		if s := p.Stats(); s.Rejected[ReasonQuota] != 3 || s.ByCredential[CredentialID("sk-test")].Rejected[ReasonQuota] != 1 {
 			t.Errorf("stats = %+v", s)
 		}
 	})

@@ -79,7 +79,7 @@ func TestRunAgainstSim(t *testing.T) {
 		}
 		st := p.Stats()
 		assert.Equal(t, 3, st.Succeeded)
-		assert.Equal(t, 3, st.ByCredential[apiKey].Received, "the key is sent by both clients")
+		assert.Equal(t, 3, st.ByCredential[sim.CredentialID(apiKey)].Received, "the key is sent by both clients")
 	})
 }
 
