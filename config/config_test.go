@@ -102,6 +102,9 @@ func TestLoadFile(t *testing.T) {
 						SpreadMax: 5 * time.Second,
 						Budget:    retry.BudgetConfig{MaxTokens: -1, Ratio: 0.5},
 						Overload:  retry.OverloadConfig{Base: time.Second, Max: time.Minute, ProbeTimeout: 45 * time.Second},
+						// Not keys of the file yet: their defaults.
+						Probe:          retry.ProbeConfig{Soon: time.Second, Interval: time.Minute},
+						MinAttemptTime: 50 * time.Millisecond,
 						Policies: map[retry.Class]retry.Policy{
 							retry.RateLimited: {MaxAttempts: 10, Base: 2 * time.Second, Max: time.Minute, Multiplier: 1.5, Jitter: retry.JitterNone},
 							retry.Overloaded:  {MaxAttempts: 0, Base: 0, Max: 0, Multiplier: 1, Jitter: retry.JitterFull},

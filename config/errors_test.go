@@ -56,7 +56,7 @@ func TestLoadFileErrors(t *testing.T) {
 		"spread_max_below_min":  {want: sec + `.spread_max = 2s: must be at least spread_min (3s)`, engine: true},
 		"policy_max_below_base": {want: sec + `.policies.rate_limited.max = 30s: must be at least base (1m0s)`, engine: true},
 		"overload_max_below_base": {
-			want: sec + `.overload.max = 1s: must be at least overload.base (2s)`, engine: true,
+			want: sec + `.overload.max = 500ms: must be at least overload.base (1s)`, engine: true,
 		},
 		"multiplier_half":    {want: sec + `.policies.conflict.multiplier = 0.5: must be a finite number of at least 1`, engine: true},
 		"multiplier_zero":    {want: sec + `.policies.conflict.multiplier = 0: must not be 0: the engine reads 0 as its default (2); leave the key out for the default`},
@@ -205,7 +205,7 @@ func TestEnvErrors(t *testing.T) {
 		},
 		"engine check names the counterpart's variable": {
 			environ: []string{"DYNRETRY_OVERLOAD__BASE=1m"},
-			want:    `config: environment DYNRETRY_OVERLOAD__BASE: ` + sec + `.overload.max = 20s: must be at least overload.base (1m0s)`,
+			want:    `config: environment DYNRETRY_OVERLOAD__BASE: ` + sec + `.overload.max = 5s: must be at least overload.base (1m0s)`,
 			engine:  true,
 		},
 		"engine check across file and environment": {

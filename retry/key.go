@@ -23,10 +23,16 @@ type Key struct {
 	Credential string
 }
 
-// String renders the key as provider/model/credential, the form used to
-// name its state in a Store.
+// String renders the key as provider/model/credential.
 func (k Key) String() string {
 	return string(k.Provider) + "/" + k.Model + "/" + k.Credential
+}
+
+// CredentialScope returns the key of k's credential: the provider and the
+// credential, without a model. A Store keeps there what holds every limit
+// of the credential (a block for billing or credits).
+func (k Key) CredentialScope() Key {
+	return Key{Provider: k.Provider, Credential: k.Credential}
 }
 
 // CredentialID returns a stable identifier for a secret that does not

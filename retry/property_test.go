@@ -104,25 +104,27 @@ func TestPropertyDecide(t *testing.T) {
 	})
 }
 
-func TestPropertyReserve(t *testing.T) {
+func TestPropertyBook(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		cfg := OverloadConfig{Base: duration(10*time.Second).Draw(t, "base")}
-		cfg.Max = cfg.Base + upTo(duration(time.Minute).Draw(t, "max"), math.MaxInt64-cfg.Base)
-		cfg.ProbeTimeout = duration(time.Minute).Draw(t, "probe timeout")
 		instant := func(label string) time.Time {
 			return t0.Add(time.Duration(rapid.Int64Range(0, int64(10*time.Minute)).Draw(t, label)))
 		}
-		var s PaceState
+		var s, cred PaceState
 		steps := rapid.IntRange(1, 60).Draw(t, "steps")
 		for range steps {
 			if rapid.Bool().Draw(t, "observe") {
 				o := Observation{
+					Now:   instant("now"),
 					Sent:  instant("sent"),
-					Class: rapid.SampledFrom([]Class{"", Overloaded, RateLimited, ServerError, Canceled}).Draw(t, "class"),
-					Rand:  rapid.Float64Range(0, 1).Filter(func(f float64) bool { return f < 1 }).Draw(t, "rand"),
+					Class: rapid.SampledFrom([]Class{"", Overloaded, RateLimited, ServerError, Canceled, QuotaExhausted}).Draw(t, "class"),
 				}
 				if rapid.Bool().Draw(t, "hold") {
-					o.Hold = instant("hold")
+					o.Hold = Hold{
+						By:    rapid.SampledFrom([]HoldKind{HeldHint, HeldCheck, HeldOverload, HeldBlock}).Draw(t, "hold kind"),
+						For:   duration(time.Hour).Draw(t, "hold for"),
+						Scope: rapid.SampledFrom([]Scope{ScopeLimit, ScopeCredential}).Draw(t, "scope"),
+						Every: duration(time.Minute).Draw(t, "every"),
+					}
 				}
 				if rapid.Bool().Draw(t, "limits") {
 					limit := rapid.Int64Range(0, 1_000_000).Draw(t, "limit")
@@ -133,40 +135,43 @@ func TestPropertyReserve(t *testing.T) {
 					}}
 					o.Limits[0].Tokens = o.Limits[0].Reset == SourceResetTokens
 				}
-				s.Observe(instant("now"), o, cfg)
+				s.Observe(&cred, o)
 				continue
 			}
-			now := instant("now")
-			var latest time.Time
-			if rapid.Bool().Draw(t, "latest") {
-				latest = instant("latest")
+			a := Ask{Now: instant("now"), ProbeTimeout: duration(time.Minute).Draw(t, "probe timeout")}
+			if rapid.Bool().Draw(t, "deadline") {
+				a.Deadline = instant("deadline")
 			}
-			c := Cost{Requests: rapid.Int64Range(0, 3).Draw(t, "requests")}
+			a.Cost = Cost{Requests: rapid.Int64Range(0, 3).Draw(t, "requests")}
 			if rapid.Bool().Draw(t, "tokens") {
-				c.Tokens = rapid.Int64Range(0, math.MaxInt64).Draw(t, "token count")
+				a.Cost.Tokens = rapid.Int64Range(0, math.MaxInt64).Draw(t, "token count")
 			}
 			hold := s.Hold
+			blocked := s.Block != nil && (s.Block.Until.IsZero() || a.Now.Before(s.Block.Until)) && a.Now.Before(s.Block.Next)
 			tats := make([]time.Time, len(s.Windows))
 			for i, w := range s.Windows {
 				tats[i] = w.TAT
 			}
 			bookings := len(s.Bookings)
-			at, booked := s.Reserve(now, latest, c, cfg)
-			if at.Before(now) {
-				t.Fatalf("Reserve(%v) = %v: before now", now.Sub(t0), at.Sub(t0))
+			v := s.Book(&cred, a)
+			if v.At.Before(a.Now) && v.By != HeldBlock {
+				t.Fatalf("Book(%v) = %v: before now", a.Now.Sub(t0), v.At.Sub(t0))
 			}
-			if at.Before(hold) {
-				t.Fatalf("Reserve(%v) = %v: before the hold %v", now.Sub(t0), at.Sub(t0), hold.Sub(t0))
+			if v.Booked && v.At.Before(hold) {
+				t.Fatalf("Book(%v) = %v: before the hold %v", a.Now.Sub(t0), v.At.Sub(t0), hold.Sub(t0))
 			}
-			if booked && !latest.IsZero() && at.After(latest) {
-				t.Fatalf("booked at %v, after latest %v", at.Sub(t0), latest.Sub(t0))
+			if v.Booked && !a.Deadline.IsZero() && v.At.After(a.Deadline) {
+				t.Fatalf("booked at %v, after the deadline %v", v.At.Sub(t0), a.Deadline.Sub(t0))
 			}
-			if !booked && len(s.Bookings) != bookings {
-				t.Fatal("a refused Reserve booked")
+			if v.Booked && blocked && !v.Probe {
+				t.Fatal("booked a call to a blocked limit that is not its probe")
+			}
+			if !v.Booked && len(s.Bookings) != bookings {
+				t.Fatal("a refused Book booked")
 			}
 			for i := range tats {
 				if s.Windows[i].TAT.Before(tats[i]) {
-					t.Fatalf("Reserve moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
+					t.Fatalf("Book moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
 				}
 			}
 		}

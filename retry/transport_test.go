@@ -73,6 +73,12 @@ func (p *provider) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+func (p *provider) calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.reqs)
+}
+
 func (p *provider) closed(i int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -215,6 +221,73 @@ func TestTransportReturnsTheFinalFailedResponseWhole(t *testing.T) {
 	}
 }
 
+// TestTransportHeldPastTheDeadlineReturnsTheResponse reproduces the
+// drained 429: a call got a 429 and was booked to retry, then another
+// call's hint held the limit past its deadline. It must return its 429,
+// body intact, with a nil error — not (nil, error) with the body drained.
+func TestTransportHeldPastTheDeadlineReturnsTheResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const bodyA = `{"error":{"message":"Rate limit reached for requests","code":"rate_limit_exceeded"}}`
+		var mu sync.Mutex
+		sent := map[string]int{}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			who := req.Header.Get("X-Who")
+			mu.Lock()
+			sent[who]++
+			mu.Unlock()
+			rec := httptest.NewRecorder()
+			if who == "A" {
+				reply(429, bodyA, "Retry-After", "1")(rec, req)
+			} else {
+				time.Sleep(500 * time.Millisecond) // B's 429 comes while A sleeps
+				reply(429, `{}`, "Retry-After", "30")(rec, req)
+			}
+			return rec.Result(), nil
+		})
+		ev := &events{}
+		r := newRetrier(t, Config{}, WithObserver(ev))
+		tr := &Transport{Base: base, Retrier: r, Key: func(*http.Request) Key { return testKey }}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			req := newChatRequest(t, t.Context())
+			req.Header.Set("X-Who", "B")
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+		time.Sleep(time.Millisecond) // B is sent first, before A's hint holds the key
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		req := newChatRequest(t, ctx)
+		req.Header.Set("X-Who", "A")
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp == nil {
+			t.Fatalf("RoundTrip = %v, %v; want A's 429 and a nil error", resp, err)
+		}
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.NoError(t, rerr)
+		assert.Equal(t, 429, resp.StatusCode)
+		assert.Equal(t, bodyA, string(body), "the 429's body is intact")
+		assert.Less(t, time.Since(start), 5*time.Second, "A gave up as soon as it was held past its deadline")
+		mu.Lock()
+		assert.Equal(t, 1, sent["A"], "A's retry was never sent")
+		mu.Unlock()
+		var last Event
+		for _, e := range ev.all() {
+			if !e.Sent {
+				last = e
+			}
+		}
+		assert.Equal(t, GiveUp, last.Decision.Action)
+		assert.True(t, last.Decision.Deadline)
+		assert.Contains(t, last.Decision.Reason, "held (hint)")
+		cancel()
+		wg.Wait()
+	})
+}
+
 func TestTransportDeadlineReturnsTheResponse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &provider{handlers: []http.HandlerFunc{reply(429, `{}`, "Retry-After", "30")}}
@@ -313,24 +386,50 @@ func TestTransportTransportErrorPastTheDeadline(t *testing.T) {
 	})
 }
 
+// A GetBody failure on a retry gives up with its own reason, which the
+// Observer sees; after a response, that response is returned whole.
 func TestTransportGetBodyFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := &provider{handlers: []http.HandlerFunc{reply(500, ``), reply(200, `ok`)}}
-		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) Key { return testKey }}
+		ev := &events{}
+		p := &provider{handlers: []http.HandlerFunc{reply(500, `{"error":{"message":"boom"}}`), reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}, WithObserver(ev)), Key: func(*http.Request) Key { return testKey }}
+		req := newChatRequest(t, t.Context())
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("body gone") }
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp == nil || resp.StatusCode != 500 {
+			t.Fatalf("RoundTrip = %v, %v; want the 500 and a nil error", resp, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.JSONEq(t, `{"error":{"message":"boom"}}`, string(body), "the response is returned whole")
+		assert.Equal(t, 1, p.calls(), "nothing is sent after GetBody failed")
+		last := ev.es[len(ev.es)-1]
+		assert.Equal(t, GiveUp, last.Decision.Action)
+		assert.False(t, last.Sent)
+		assert.Contains(t, last.Decision.Reason, "could not be read again for attempt 2: body gone")
+		assert.NotContains(t, last.Decision.Reason, "retrying")
+	})
+}
+
+// Without a response to return, a GetBody failure is the *Error's cause.
+func TestTransportGetBodyFailsAfterAConnectionError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := errors.New("connection reset")
+		calls := 0
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) { calls++; return nil, reset })
+		tr := &Transport{Base: base, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) Key { return testKey }}
 		req := newChatRequest(t, t.Context())
 		broken := errors.New("body gone")
 		req.GetBody = func() (io.ReadCloser, error) { return nil, broken }
 		resp, err := tr.RoundTrip(req)
-		if resp != nil || !errors.Is(err, broken) {
-			t.Fatalf("RoundTrip = %v, %v; want nil and an error wrapping GetBody's", resp, err)
-		}
+		assert.Nil(t, resp)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 1 {
-			t.Errorf("error = %v, want an *Error after 1 attempt", err)
+		if assert.ErrorAs(t, err, &e) {
+			assert.Equal(t, 1, e.Attempts)
+			assert.ErrorIs(t, err, broken, "the cause")
+			assert.ErrorIs(t, err, reset, "the last attempt's error")
 		}
-		if p.closed(0) != 1 {
-			t.Errorf("discarded body closed %d times, want 1", p.closed(0))
-		}
+		assert.Equal(t, 1, calls)
 	})
 }
 
