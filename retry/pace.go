@@ -98,8 +98,10 @@ type Block struct {
 // mode does, but per limit): each refusal of a call sent after the last
 // decrease sets Max to the current rate and restarts the curve, which falls
 // to 0.7·Max, comes back to Max in rateRecovery along a concave cubic, and
-// then probes above it along a convex one. Calls are spaced at the rate:
-// no burst.
+// then probes above it along a convex one — but never above rateHeadroom
+// times the rate calls have recently succeeded at, so that a limit whose
+// calls wait in line (or that is idle) does not climb on time alone. Calls
+// are spaced at the rate: no burst, and none right after a refusal.
 type Rate struct {
 	// Max is the rate at the last decrease, in calls per second.
 	Max float64 `json:"max"`
@@ -107,23 +109,41 @@ type Rate struct {
 	Since time.Time `json:"since"`
 	// TAT is when the next call may be sent at the rate.
 	TAT time.Time `json:"tat"`
+	// Counting reports that Max is the first estimate, the successes of
+	// the minute before the first refusal per second, and still counts
+	// those of calls sent by then whose answers come later; a decrease
+	// ends it.
+	Counting bool `json:"counting,omitempty"`
 }
 
-// The learned rate's curve: the decrease factor, the time back to Max, and
-// how far above Max the curve may climb before the rate is forgotten.
+// The learned rate's curve: the decrease factor, the time back to Max, how
+// far above the recent successes it may climb, and how far above Max the
+// curve may climb before the rate is forgotten.
 const (
 	rateBeta     = 0.7
 	rateRecovery = 30 * time.Second
+	rateHeadroom = 1.5
 	rateForget   = 16
 	// minRecent is the fewest recent successes a first rate is learned
 	// from; with fewer, the refusals are left to the backoff.
 	minRecent = 2
 )
 
-// at is the rate at t, in calls per second.
-func (r *Rate) at(t time.Time) float64 {
+// cubic is the curve's rate at t, in calls per second.
+func (r *Rate) cubic(t time.Time) float64 {
 	u := t.Sub(r.Since).Seconds()/rateRecovery.Seconds() - 1
 	return r.Max * (1 + (1-rateBeta)*u*u*u)
+}
+
+// rate is the learned rate at t: the curve, capped at rateHeadroom times
+// the recent successes (but not below Max).
+func (s *PaceState) rate(t time.Time) float64 {
+	return min(s.Rate.cubic(t), max(s.Rate.Max, rateHeadroom*s.recent(t)/window.Seconds()))
+}
+
+// interval is the time between two calls at the learned rate at t.
+func (s *PaceState) interval(t time.Time) time.Duration {
+	return time.Duration(float64(time.Second) / max(s.rate(t), 1e-3))
 }
 
 // PaceState is what is known about one limit key (provider, model,
@@ -395,7 +415,7 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 		w.TAT = later(w.TAT, at).Add(w.cost(a.Cost))
 	}
 	if s.Rate != nil {
-		s.Rate.TAT = at.Add(time.Duration(float64(time.Second) / max(s.Rate.at(at), 1e-3)))
+		s.Rate.TAT = at.Add(s.interval(at))
 	}
 	if len(s.Windows) > 0 || !s.Answered {
 		s.Bookings = append(s.Bookings, Booking{At: at, Cost: a.Cost})
@@ -404,12 +424,13 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 }
 
 // heldSince reports whether, since a call was booked (at bookedAt, to be
-// sent at at), a hold past at, an overload, a check or a block began: a
-// call booked before then must not be sent into it.
+// sent at at), a hold past at, an overload, a check or a block began, or the
+// learned rate fell: a call booked before then must not be sent into it.
 func (s *PaceState) heldSince(cred *PaceState, bookedAt, at time.Time) bool {
 	blockedSince := func(st *PaceState) bool { return st != nil && st.Block != nil && st.Block.Since.After(bookedAt) }
 	return s.Hold.After(at) || s.Overloads > 0 && s.OverloadSince.After(bookedAt) ||
-		s.Check.After(bookedAt) || blockedSince(s) || blockedSince(cred)
+		s.Check.After(bookedAt) || blockedSince(s) || blockedSince(cred) ||
+		s.Rate != nil && s.Rate.Since.After(bookedAt) // the rate fell: the line is spaced anew
 }
 
 // window is the longest window the state knows, or 0.
@@ -439,9 +460,10 @@ func (s *PaceState) window() time.Duration {
 //   - A rate-limit refusal without a hint to honour (none, or one under
 //     check) when the limit has no windows teaches the rate: the first (if
 //     at least minRecent calls succeeded in the last minute) sets Max to
-//     the successes of the last minute per second, later ones (of calls
-//     sent after the last decrease) to the current rate; either way the
-//     rate falls to 0.7·Max.
+//     the successes of the last minute per second (counting those of calls
+//     then in flight as they come), later ones (of calls sent after the
+//     last decrease) to the current rate; either way the rate falls to
+//     0.7·Max, and the next call waits one interval.
 //   - A success counts toward Recent and the Latency.
 func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	now := o.Now
@@ -454,6 +476,9 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	if o.Class == "" {
 		s.Recent = s.recent(now) + 1
 		s.RecentAt = now
+		if s.Rate != nil && s.Rate.Counting && !o.Sent.After(s.Rate.Since) {
+			s.Rate.Max += 1 / window.Seconds() // it was in flight at the first refusal
+		}
 		if lat := now.Sub(o.Sent); lat >= 0 {
 			if s.Latency == 0 || lat < s.Latency {
 				s.Latency = lat
@@ -524,12 +549,17 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	if o.Class == RateLimited && len(s.Windows) == 0 && (h.By == "" || h.By == HeldCheck) {
 		switch {
 		case s.Rate == nil && s.recent(now) >= minRecent:
-			s.Rate = &Rate{Max: s.recent(now) / window.Seconds(), Since: now, TAT: now}
+			s.Rate = &Rate{Max: s.recent(now) / window.Seconds(), Since: now, Counting: true}
 		case s.Rate != nil && o.Sent.After(s.Rate.Since):
-			s.Rate.Max, s.Rate.Since = s.Rate.at(now), now
+			s.Rate.Max, s.Rate.Since, s.Rate.Counting = s.rate(now), now, false
+		}
+		if s.Rate != nil && s.Rate.Since.Equal(now) {
+			// The bucket is empty now; the calls in line book anew (see
+			// heldSince), so their places are given up.
+			s.Rate.TAT = now.Add(s.interval(now))
 		}
 	}
-	if s.Rate != nil && s.Rate.at(now) > rateForget*s.Rate.Max {
+	if s.Rate != nil && s.Rate.cubic(now) > rateForget*s.Rate.Max {
 		s.Rate = nil // far above any refusal: it no longer paces anything
 	}
 	s.prune(now, o)
