@@ -1,7 +1,9 @@
 package retry
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +81,13 @@ func TestPropertyDecide(t *testing.T) {
 		if rapid.Bool().Draw(t, "deadline") {
 			in.Deadline = t0.Add(time.Duration(rapid.Int64Range(int64(-time.Hour), int64(3*time.Hour)).Draw(t, "left")))
 		}
+		in.Pace = Verdict{
+			Probe:   rapid.Bool().Draw(t, "probe"),
+			By:      rapid.SampledFrom([]HoldKind{"", HeldHint, HeldWindow, HeldOverload, HeldCheck, HeldBlock}).Draw(t, "by"),
+			Window:  duration(2*time.Minute).Draw(t, "window"),
+			Latency: duration(10*time.Second).Draw(t, "latency"),
+		}
+		in.Window = rapid.SampledFrom([]time.Duration{0, time.Second, time.Minute}).Draw(t, "stated window")
 		d := cfg.Decide(in)
 		if d.Delay < 0 || d.DelayMin < 0 {
 			t.Fatalf("negative delay: %v in [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
@@ -92,14 +101,63 @@ func TestPropertyDecide(t *testing.T) {
 		if d.Delay < d.DelayMin || d.Delay > d.DelayMax {
 			t.Fatalf("delay %v outside [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
 		}
-		if in.Hint.Valid() && d.Delay < in.Hint.Wait {
+		switch {
+		case d.Hold.By == HeldCheck && d.Delay < cfg.Probe.Soon:
+			t.Fatalf("delay %v before the check's probe at %v", d.Delay, cfg.Probe.Soon)
+		case d.Hold.By != HeldCheck && in.Hint.Valid() && d.Delay < in.Hint.Wait:
 			t.Fatalf("delay %v below the hint %v", d.Delay, in.Hint.Wait)
+		case d.Hold.By == HeldCheck && in.Hint.Wait <= cfg.knownWindow(in):
+			t.Fatalf("hint %v checked though within the known window %v", in.Hint.Wait, cfg.knownWindow(in))
 		}
-		if !in.Deadline.IsZero() && in.Now.Add(d.Delay).After(in.Deadline) {
-			t.Fatalf("delay %v passes the deadline %v away", d.Delay, in.Deadline.Sub(in.Now))
+		need := max(cfg.MinAttemptTime, in.Pace.Latency)
+		if !in.Deadline.IsZero() && in.Now.Add(d.Delay+need).After(in.Deadline) {
+			t.Fatalf("delay %v and an attempt of %v pass the deadline %v away", d.Delay, need, in.Deadline.Sub(in.Now))
 		}
 		if in.Class == "" || in.Class == Canceled || in.ShouldRetry == "false" {
 			t.Fatalf("retried a %q (x-should-retry %q)", in.Class, in.ShouldRetry)
+		}
+	})
+}
+
+func TestPropertyDecideBeforeAttempt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := config(t)
+		in := Input{
+			Point:   BeforeAttempt,
+			Attempt: rapid.IntRange(0, 12).Draw(t, "attempt"),
+			Now:     t0,
+			Pace: Verdict{
+				At:      t0.Add(duration(time.Hour).Draw(t, "at")),
+				Booked:  rapid.Bool().Draw(t, "booked"),
+				By:      rapid.SampledFrom([]HoldKind{"", HeldHint, HeldWindow, HeldOverload, HeldCheck, HeldBlock}).Draw(t, "by"),
+				Class:   QuotaExhausted,
+				Reason:  "quota_exhausted: blocked",
+				Latency: duration(10*time.Second).Draw(t, "latency"),
+			},
+		}
+		if in.Attempt > 0 {
+			in.Class = rapid.SampledFrom(Classes).Draw(t, "class")
+		}
+		if rapid.Bool().Draw(t, "deadline") {
+			in.Deadline = t0.Add(time.Duration(rapid.Int64Range(int64(-time.Hour), int64(3*time.Hour)).Draw(t, "left")))
+		}
+		if rapid.Bool().Draw(t, "ended") {
+			in.Ended = context.Canceled
+		}
+		d := cfg.Decide(in)
+		switch {
+		case d.Action != Wait && d.Action != GiveUp:
+			t.Fatalf("action %s before an attempt", d.Action)
+		case in.Ended != nil && (d.Action != GiveUp || d.Class != Canceled):
+			t.Fatalf("%s %s after the context ended", d.Action, d.Class)
+		case in.Pace.By == HeldBlock && !in.Pace.Booked && d.Action != GiveUp:
+			t.Fatal("a blocked call not booked as the probe went on")
+		case d.Action == GiveUp && (d.Delay != 0 || !strings.HasPrefix(d.Reason, string(d.Class)) || d.Class == ""):
+			t.Fatalf("give-up with delay %v, class %q, reason %q", d.Delay, d.Class, d.Reason)
+		case d.Action == Wait && !in.Deadline.IsZero() && in.Pace.At.Add(max(cfg.MinAttemptTime, in.Pace.Latency)).After(in.Deadline):
+			t.Fatal("waits for a time too late for an attempt to finish")
+		case d.Action == Wait && d.Delay != in.Pace.At.Sub(in.Now):
+			t.Fatalf("waits %v, want the pacer's %v", d.Delay, in.Pace.At.Sub(in.Now))
 		}
 	})
 }
