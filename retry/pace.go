@@ -573,14 +573,6 @@ func (s *PaceState) recent(now time.Time) float64 {
 	return s.Recent * math.Exp(-now.Sub(s.RecentAt).Seconds()/window.Seconds())
 }
 
-// Quiet reports whether a success that reported no windows and sets no
-// hold would change nothing but the latency and Recent: the provider has
-// been answering without windows and nothing holds the limit.
-func (s *PaceState) Quiet() bool {
-	return s.Answered && len(s.Windows) == 0 && s.Overloads == 0 && len(s.Bookings) == 0 &&
-		s.Check.IsZero() && s.Block == nil && s.Rate == nil
-}
-
 // Idle reports whether the state carries no information at now that a new
 // state would not: no hold, overload, check, block or learned rate, every
 // window full again, no booking younger than a window. A store may forget

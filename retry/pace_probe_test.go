@@ -284,3 +284,23 @@ func TestMemoryStoreForgetsIdleLimits(t *testing.T) {
 	v, _ := m.Book(ctx, held, Ask{Now: ts(1020), Cost: one})
 	assert.True(t, v.At.Equal(ts(4600)), "the held key kept its hold")
 }
+
+// A token cost is estimated only for a limit with a token window, once,
+// and the verdict carries it.
+func TestMemoryStoreEstimatesTokensOnlyWhenCounted(t *testing.T) {
+	ctx := context.Background()
+	var m MemoryStore
+	key := Key{OpenAI, "gpt-4o", "c"}
+	estimates := 0
+	tokens := func() int64 { estimates++; return 3000 }
+	v, _ := m.Book(ctx, key, Ask{Now: t0, Cost: one, Tokens: tokens})
+	assert.Zero(t, estimates, "no token window: no estimate")
+	assert.Zero(t, v.Cost.Tokens)
+	m.Observe(ctx, key, Observation{Now: t0, Sent: v.At, Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 60000, Remaining: 0, Until: time.Minute}}})
+	v, _ = m.Book(ctx, key, Ask{Now: t0, Cost: one, Tokens: tokens})
+	assert.Equal(t, 1, estimates)
+	assert.Equal(t, int64(3000), v.Cost.Tokens)
+	assert.True(t, v.At.Equal(ts(3)), "paced by its 3000 tokens: %v", v.At.Sub(t0))
+	v, _ = m.Book(ctx, key, Ask{Now: t0, Cost: v.Cost, Tokens: tokens})
+	assert.Equal(t, 1, estimates, "a known cost is not estimated again")
+}
