@@ -127,7 +127,16 @@ func (c *call) book(ctx context.Context, a Ask) Verdict {
 
 // release frees the place of the call booked at at, which will not be sent.
 func (c *call) release(ctx context.Context, at time.Time) {
-	_ = c.r.store.Observe(context.WithoutCancel(ctx), c.key, Observation{Now: c.r.now(), Sent: at, Class: Canceled})
+	_ = c.r.store.Observe(live(ctx), c.key, Observation{Now: c.r.now(), Sent: at, Class: Canceled})
+}
+
+// live returns ctx, or one without its cancelation once it ended: what a
+// response taught must reach the store even after the caller gave up.
+func live(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stop records a give-up decided before an attempt was sent.
@@ -159,7 +168,7 @@ func (c *call) decide(ctx context.Context, o Outcome) Decision {
 	case a.Class != "":
 		c.streak++
 	}
-	_ = c.r.store.Observe(context.WithoutCancel(ctx), c.key, Observation{Now: now, Sent: c.pace.At, Class: d.Class, Limits: a.Limits, Hold: d.Hold})
+	_ = c.r.store.Observe(live(ctx), c.key, Observation{Now: now, Sent: c.pace.At, Class: d.Class, Limits: a.Limits, Hold: d.Hold})
 
 	c.last, c.notBefore = d, now.Add(d.Delay)
 	c.observe(ctx, Event{Key: c.key, Decision: d, Sent: true, Start: c.pace.At, End: now, Queued: c.queued, Waited: c.waited})

@@ -408,7 +408,7 @@ func (c *Config) beforeAttempt(in Input) Decision {
 	case d.Delay > 0:
 		d.Reason = fmt.Sprintf("attempt %d waits %s for its turn (%s)", d.Attempt, fmtDur(d.Delay), by)
 	default:
-		d.Reason = fmt.Sprintf("attempt %d goes now", d.Attempt)
+		d.Reason = "the pacer lets the attempt go now"
 	}
 	return d
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // roundTripFunc is an http.RoundTripper made of a function.
@@ -285,6 +286,38 @@ func TestTransportHeldPastTheDeadlineReturnsTheResponse(t *testing.T) {
 		assert.Contains(t, last.Decision.Reason, "held (hint)")
 		cancel()
 		wg.Wait()
+	})
+}
+
+// TestTransportNoAttemptWithoutTimeToFinish: an attempt is not sent when
+// what is left before the deadline is shorter than the limit's observed
+// latency; the call gives up at once with the 429 it has, rather than send
+// at the deadline and lose it to a cancellation.
+func TestTransportNoAttemptWithoutTimeToFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(300 * time.Millisecond)
+			reply(200, `{}`)(w, r)
+		}
+		p := &provider{handlers: []http.HandlerFunc{slow, reply(429, `{"error":{"message":"slow down"}}`, "Retry-After", "1"), slow}}
+		ev := &events{}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}, WithObserver(ev))}
+		resp, err := tr.RoundTrip(newChatRequest(t, t.Context())) // learns the 300ms latency
+		require.NoError(t, err)
+		resp.Body.Close()
+
+		ctx, cancel := context.WithTimeout(t.Context(), 1200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		resp, err = tr.RoundTrip(newChatRequest(t, ctx))
+		require.NoError(t, err, "the 429 is returned, not a cancellation")
+		assert.Equal(t, 429, resp.StatusCode)
+		resp.Body.Close()
+		assert.Zero(t, time.Since(start), "given up at once")
+		assert.Equal(t, 2, p.calls(), "the retry at 1s, with 200ms left, was not sent")
+		last := ev.all()[len(ev.all())-1]
+		assert.True(t, last.Decision.Deadline)
+		assert.Contains(t, last.Decision.Reason, "an attempt of at least 300ms")
 	})
 }
 
