@@ -226,17 +226,34 @@ func (d *Decision) giveUp(format string, args ...any) Decision {
 	return *d
 }
 
-func (c *Config) afterAttempt(in Input) Decision {
-	d := Decision{Assessment: in.Assessment, Attempt: max(in.Attempt, 1), HintSource: SourceBackoff}
+// decision begins the decision on in about attempt n: its outcome, and
+// where the delay's floor comes from.
+func decision(in Input, n int) Decision {
+	d := Decision{Assessment: in.Assessment, Attempt: n, HintSource: SourceBackoff}
 	if in.Hint.Valid() {
 		d.HintSource = in.Hint.Source
 	}
-	if in.Class == "" {
+	return d
+}
+
+// succeeded decides a success, and reports it; a failure without a response
+// whose caller's context ended becomes canceled: the context ended, not the
+// attempt.
+func (d *Decision) succeeded(in Input) bool {
+	if d.Class == "" {
 		d.Action, d.Reason = Success, "succeeded"
-		return d
+		return true
 	}
 	if in.Ended != nil && in.Status == 0 {
-		d.Class = Canceled // the caller's context ended, not the attempt's
+		d.Class = Canceled
+	}
+	return false
+}
+
+func (c *Config) afterAttempt(in Input) Decision {
+	d := decision(in, max(in.Attempt, 1))
+	if d.succeeded(in) {
+		return d
 	}
 	probe := in.Pace.Probe
 	suspect := in.Class == RateLimited && in.Hint.Valid() && in.Hint.Wait > c.knownWindow(in)
@@ -361,10 +378,7 @@ func (c *Config) spread(w time.Duration) time.Duration {
 }
 
 func (c *Config) beforeAttempt(in Input) Decision {
-	d := Decision{Assessment: in.Assessment, Attempt: in.Attempt + 1, HintSource: SourceBackoff}
-	if in.Hint.Valid() {
-		d.HintSource = in.Hint.Source
-	}
+	d := decision(in, in.Attempt+1)
 	v := in.Pace
 	held := v.By.class(v)
 	switch {
@@ -414,10 +428,7 @@ func (c *Config) beforeAttempt(in Input) Decision {
 }
 
 func afterCall(in Input) Decision {
-	d := Decision{Assessment: in.Assessment, Attempt: max(in.Attempt, 1), HintSource: SourceBackoff}
-	if in.Hint.Valid() {
-		d.HintSource = in.Hint.Source
-	}
+	d := decision(in, max(in.Attempt, 1))
 	switch {
 	case in.Ended != nil:
 		d.Class = Canceled

@@ -23,16 +23,9 @@ const SDKRetries = 2
 // Action (success, retry or give_up), no delay (the SDK chooses it unseen),
 // and a reason that says it is the SDK's rule.
 func SDKDecision(in Input, retries int) Decision {
-	d := Decision{Assessment: in.Assessment, Attempt: max(in.Attempt, 1), HintSource: SourceBackoff}
-	if in.Hint.Valid() {
-		d.HintSource = in.Hint.Source
-	}
-	if d.Class == "" {
-		d.Action, d.Reason = Success, "succeeded"
+	d := decision(in, max(in.Attempt, 1))
+	if d.succeeded(in) {
 		return d
-	}
-	if in.Ended != nil && in.Status == 0 {
-		d.Class = Canceled
 	}
 	retried := in.Status == 0 || in.Status == http.StatusRequestTimeout || in.Status == http.StatusConflict ||
 		in.Status == http.StatusTooManyRequests || in.Status >= 500
