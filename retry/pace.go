@@ -330,14 +330,17 @@ func (s *PaceState) probing() HoldKind {
 // Book answers a call asking to send (see Ask and Verdict); cred is the
 // state of the limit's credential, or nil. In order:
 //
+//   - A place asked about (Ask.Booked) stands unless a hold, an overload, a
+//     check or a block began, or the rate fell, since it was booked; else
+//     the call is booked anew.
 //   - A block, of the credential or the limit, refuses the call unbooked
 //     (By HeldBlock) unless its probe may go: not before Next, one at a
 //     time; a block past its Until is lifted.
 //   - The call's time is the latest of now, its NotBefore and the hold.
-//   - While an overload or a check holds the limit, a call whose time is
-//     later than now is told to come back then, and while a probe is in
-//     flight every call is told to look again within probePoll; otherwise
-//     the call is the probe.
+//   - While an overload or a check holds the limit, a call whose time
+//     (windows included) is later than now is told to come back then, and
+//     while a probe is in flight every call is told to look again within
+//     probePoll; otherwise the call is the probe, sent now.
 //   - The windows (or the learned rate) delay it until it fits.
 //   - A time too late for an attempt to finish before the deadline books
 //     nothing.
@@ -398,6 +401,9 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 	v.At, v.By = at, by
 	if !a.Deadline.IsZero() && at.Add(max(a.MinAttemptTime, s.Latency)).After(a.Deadline) {
 		return v
+	}
+	if (p != "" || len(probed) > 0) && at.After(now) {
+		return v // a probe is booked only to go now: the others wait while it is in flight
 	}
 
 	v.Booked = true

@@ -304,3 +304,26 @@ func TestMemoryStoreEstimatesTokensOnlyWhenCounted(t *testing.T) {
 	v, _ = m.Book(ctx, key, Ask{Now: t0, Cost: v.Cost, Tokens: tokens})
 	assert.Equal(t, 1, estimates, "a known cost is not estimated again")
 }
+
+// A probe is booked only to go at once: one the windows would delay is told
+// to come back then, so that the others do not wait behind a probe that
+// sleeps.
+func TestPaceProbeGoesNowOrNotAtAll(t *testing.T) {
+	var s PaceState
+	s.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Second, Span: time.Second, TAT: ts(3)}}
+	s.Observe(nil, Observation{Now: t0, Sent: ts(-1), Class: Overloaded, Hold: overload(time.Second)})
+	refused(t, &s, ts(1), ts(3))
+	assert.True(t, s.ProbeUntil.IsZero(), "no probe in flight")
+	v := book(&s, ts(3), one)
+	assert.True(t, v.Booked && v.Probe && v.At.Equal(ts(3)))
+
+	// The same for a block's probe.
+	var b PaceState
+	b.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Second, Span: time.Second, TAT: ts(63)}}
+	b.Observe(nil, Observation{Now: t0, Sent: t0, Class: QuotaExhausted, Hold: Hold{By: HeldBlock, Class: QuotaExhausted, Every: time.Minute}})
+	v = book(&b, ts(60), one)
+	assert.False(t, v.Booked)
+	assert.True(t, v.At.Equal(ts(63)))
+	v = book(&b, ts(63), one)
+	assert.True(t, v.Booked && v.Probe)
+}
