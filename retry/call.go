@@ -50,10 +50,10 @@ func (c *call) end() {
 // ready waits until the call may send its next attempt, and reports true
 // then. Before that it asks the pacer and lets Decide judge its verdict
 // with the context and replay (the error that keeps the request from being
-// read again, if any); when Decide gives up, ready tells the Observer and
-// returns that decision and false. A place booked before a hold began is
-// confirmed after the wait, or booked anew.
-func (c *call) ready(ctx context.Context, replay error) (Decision, bool) {
+// read again, if any); when Decide gives up, ready records that decision as
+// the last, tells the Observer and reports false. A place booked before a
+// hold began is confirmed after the wait, or booked anew.
+func (c *call) ready(ctx context.Context, replay error) bool {
 	deadline, _ := ctx.Deadline()
 	began := c.r.now()
 	now := began
@@ -75,7 +75,7 @@ func (c *call) ready(ctx context.Context, replay error) (Decision, bool) {
 				c.release(ctx, v.At)
 			}
 			c.stop(ctx, began, d)
-			return d, false
+			return false
 		}
 		slept := d.Delay > 0
 		if err := sleep(ctx, d.Delay); err != nil {
@@ -102,7 +102,7 @@ func (c *call) ready(ctx context.Context, replay error) (Decision, bool) {
 			c.queued = now.Sub(began)
 		}
 		c.waited += c.queued
-		return d, true
+		return true
 	}
 }
 
@@ -111,10 +111,7 @@ func (c *call) ready(ctx context.Context, replay error) (Decision, bool) {
 func (c *call) book(ctx context.Context, a Ask) Verdict {
 	a.NotBefore, a.Cost, a.ProbeTimeout = c.notBefore, c.cost, c.r.cfg.Overload.ProbeTimeout
 	a.Deadline, _ = ctx.Deadline()
-	a.MinAttemptTime = c.r.cfg.MinAttemptTime
-	if c.tokens != nil {
-		a.Tokens = c.tokens
-	}
+	a.MinAttemptTime, a.Tokens = c.r.cfg.MinAttemptTime, c.tokens
 	v, err := c.r.store.Book(ctx, c.key, a)
 	if err != nil {
 		return Verdict{At: later(a.Now, a.NotBefore), Booked: true, Confirmed: true, Cost: a.Cost}

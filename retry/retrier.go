@@ -63,7 +63,7 @@ func (r *Retrier) Do(ctx context.Context, key Key, op func(ctx context.Context) 
 	c := r.start(key, nil, true)
 	defer c.end()
 	for {
-		if _, ok := c.ready(ctx, nil); !ok {
+		if !c.ready(ctx, nil) {
 			return c.result(ctx, nil)
 		}
 		err := op(ctx)

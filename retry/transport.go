@@ -73,7 +73,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if c.attempts > 0 && req.GetBody != nil {
 			body, replay = req.GetBody()
 		}
-		if _, ok := c.ready(ctx, replay); !ok {
+		if !c.ready(ctx, replay) {
 			if body != nil {
 				body.Close()
 			}
