@@ -31,13 +31,17 @@ import (
 // answer), n the number of calls and W the number of workers (W workers
 // finish at most W calls per L). Without steps and overloads T_d reduces to
 // max(0, (D − C)/r). Server errors, slow responses and hints do not enter:
-// they can only lengthen the makespan. With quota, only the calls that can
-// succeed count: the quota's number of calls, the cheapest in each
-// dimension.
+// they can only lengthen the makespan. With quota (or a block), only the
+// calls that can succeed count: the quota's number of calls, the cheapest in each
+// dimension. With arrivals spread (Workload.Every), the bound is also at
+// least the last arrival plus L.
 func LowerBound(c sim.Config, w Workload, reqs []Request, quota bool) time.Duration {
 	n := len(reqs)
 	if quota && c.QuotaAfter > 0 {
 		n = min(n, c.QuotaAfter)
+	}
+	if quota && c.BlockAfter > 0 {
+		n = min(n, c.BlockAfter)
 	}
 	L := latency(c)
 	s := scheduleOf(c)
@@ -56,6 +60,9 @@ func LowerBound(c sim.Config, w Workload, reqs []Request, quota bool) time.Durat
 	}
 	if W := w.workers(); W > 0 {
 		bound = max(bound, time.Duration((n+W-1)/W)*L)
+	}
+	if len(reqs) > 0 && w.Every > 0 {
+		bound = max(bound, reqs[len(reqs)-1].Arrival+L) // the last call cannot start before it arrives
 	}
 	return bound
 }

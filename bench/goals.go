@@ -67,9 +67,10 @@ func (g Goal) Failures() string {
 
 // Goals evaluates dynretry's goals from the cells of a run (every seed).
 // Ratios (makespan over bound, waste per success, attempts per call) are
-// judged on the median over seeds; counts that must be zero (failed calls,
-// sleeps past a deadline, late give-ups, quota retries, excess outage
-// probes) on the worst seed.
+// judged on the median over seeds; counts that must be zero or within an
+// allowance (failed calls, sleeps past a deadline, late give-ups, quota
+// retries, outage probes, attempts after a block) and the longest lag after
+// a refusal on the worst seed.
 //
 // A makespan goal also requires every call to succeed: the bound is the
 // time to complete the whole workload, and the makespan counts successful
@@ -108,6 +109,24 @@ func Goals(cells []Cell) []Goal {
 			return check("wasted attempts", med.WastedPerOK, max, "per success")
 		}
 		past := check("sleeps past a deadline", worst(func(c Cell) float64 { return float64(c.SleepsPastDeadline) }), 0, "")
+		// worstOver is the seed whose count exceeds its allowance most.
+		worstOver := func(count, allowed func(Cell) int) Cell {
+			w := cs[0]
+			for _, c := range cs[1:] {
+				if count(c)-allowed(c) > count(w)-allowed(w) {
+					w = c
+				}
+			}
+			return w
+		}
+		outageProbes := func() Check {
+			w := worstOver(func(c Cell) int { return c.OutageProbes }, func(c Cell) int { return c.OutageProbeLimit })
+			return check("outage probes (one per 5 s allowed)", float64(w.OutageProbes), float64(w.OutageProbeLimit), "")
+		}
+		blockedProbes := func(what string) Check {
+			w := worstOver(func(c Cell) int { return c.BlockedProbes }, func(c Cell) int { return c.BlockedProbeLimit })
+			return check(what, float64(w.BlockedProbes), float64(w.BlockedProbeLimit), "")
+		}
 		g := Goal{Scenario: label}
 		switch med.Scenario {
 		case "steady-overload":
@@ -117,18 +136,19 @@ func Goals(cells []Cell) []Goal {
 		case "random-500s":
 			g.Checks = []Check{failed, check("attempts", med.AttemptsPerCall, 1.06, "per call")}
 		case "overload-burst":
-			w := cs[0] // the seed whose probes exceed their allowance most
-			for _, c := range cs[1:] {
-				if c.OutageProbes-c.OutageProbeLimit > w.OutageProbes-w.OutageProbeLimit {
-					w = c
-				}
-			}
-			g.Checks = []Check{failed, check("outage probes (one per 5 s allowed)",
-				float64(w.OutageProbes), float64(w.OutageProbeLimit), "")}
+			g.Checks = []Check{failed, outageProbes()}
+		case "outage-5s", "outage-30s", "outage-60s":
+			g.Checks = []Check{failed, ratio(1.10), outageProbes()}
+		case "blind", "long-hint-lie":
+			g.Checks = []Check{failed, ratio(1.15), waste(0.10)}
+		case "long-hint-true":
+			g.Checks = []Check{check("longest a call went on after its first refusal", worst(func(c Cell) float64 { return c.RefusalLagS }), 15, "s"),
+				blockedProbes("attempts after the block (one per minute allowed)")}
 		case "lying-retry-after":
 			g.Checks = []Check{past, failed, ratio(1.10)}
 		case "quota-exhausted":
-			g.Checks = []Check{check("retries of a quota error", worst(func(c Cell) float64 { return float64(c.QuotaRetries) }), 0, "")}
+			g.Checks = []Check{check("retries of a quota error", worst(func(c Cell) float64 { return float64(c.QuotaRetries) }), 0, ""),
+				blockedProbes("wasted attempts after the quota error (one per minute allowed)")}
 		case "short-deadlines":
 			g.Checks = []Check{past, check("calls told a wait past their deadline that did not give up at once",
 				worst(func(c Cell) float64 { return float64(c.LateGiveUps) }), 0, "")}

@@ -14,7 +14,7 @@ import (
 // exact cost, and books every call, first come first served, at the first
 // instant all of its buckets hold its cost. It also knows the latency, so it
 // drops a call whose reply could not arrive before its deadline, and the
-// quota, so it drops calls the quota would refuse. It is the physical
+// quota and the block, so it drops calls they would refuse. It is the physical
 // limit a policy can approach, not a policy a client could run: no client
 // knows the bucket's level or the outage's end.
 type oracle struct {
@@ -31,7 +31,11 @@ type oracle struct {
 }
 
 func newOracle(c sim.Config, start time.Time) *oracle {
-	o := &oracle{sched: scheduleOf(c), dims: dims(c), latency: latency(c), quota: c.QuotaAfter, start: start}
+	quota := c.QuotaAfter
+	if c.BlockAfter > 0 && (quota == 0 || c.BlockAfter < quota) {
+		quota = c.BlockAfter // the scenarios' blocks outlast them
+	}
+	o := &oracle{sched: scheduleOf(c), dims: dims(c), latency: latency(c), quota: quota, start: start}
 	o.buckets = make([]bucket, len(o.dims))
 	for i, d := range o.dims {
 		o.buckets[i] = bucket{level: o.sched.capacity(d.limit, 0)}
@@ -41,7 +45,7 @@ func newOracle(c sim.Config, start time.Time) *oracle {
 
 // book returns when to send r and true, having charged the buckets; or
 // false when the call cannot succeed: its reply would come after deadline,
-// or the quota is used up.
+// or the quota (or the block) is used up.
 func (o *oracle) book(now time.Time, r Request, deadline time.Time) (time.Time, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

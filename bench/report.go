@@ -67,6 +67,12 @@ func describeSim(c sim.Config) string {
 	if c.HintMode != "" {
 		add("hints %s", c.HintMode)
 	}
+	if c.NoRateHeaders {
+		add("no rate-limit headers")
+	}
+	if c.BlockAfter > 0 {
+		add("blocked for %s after %d calls", fmtDur(c.BlockFor), c.BlockAfter)
+	}
 	if c.ErrorRate > 0 {
 		add("500s %g%%", c.ErrorRate*100)
 	}
@@ -91,8 +97,12 @@ func describeWorkload(w Workload) string {
 	if w.clients() > 1 {
 		clients = fmt.Sprintf("%d clients × ", w.clients())
 	}
-	return fmt.Sprintf("%d calls, %s%d workers; %d–%d input + %d–%d output tokens; deadline %s",
-		w.Requests, clients, w.Concurrency, w.Input[0], w.Input[1], w.Output[0], w.Output[1], dl)
+	arrivals := ""
+	if w.Every > 0 {
+		arrivals = fmt.Sprintf("; one arrives every %s", fmtDur(w.Every))
+	}
+	return fmt.Sprintf("%d calls, %s%d workers; %d–%d input + %d–%d output tokens; deadline %s%s",
+		w.Requests, clients, w.Concurrency, w.Input[0], w.Input[1], w.Output[0], w.Output[1], dl, arrivals)
 }
 
 // fmtDur formats d as Go does, without a trailing "0s" after minutes:

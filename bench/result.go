@@ -98,6 +98,9 @@ func Median(cells []Cell) Cell {
 	m.QuotaRetries = i(func(c Cell) int { return c.QuotaRetries })
 	m.OutageProbes = i(func(c Cell) int { return c.OutageProbes })
 	m.OutageProbeLimit = i(func(c Cell) int { return c.OutageProbeLimit })
+	m.BlockedProbes = i(func(c Cell) int { return c.BlockedProbes })
+	m.BlockedProbeLimit = i(func(c Cell) int { return c.BlockedProbeLimit })
+	m.RefusalLagS = f(func(c Cell) float64 { return c.RefusalLagS })
 	m.MakespanS = f(func(c Cell) float64 { return c.MakespanS })
 	m.LowerBoundS = f(func(c Cell) float64 { return c.LowerBoundS })
 	m.P50S = f(func(c Cell) float64 { return c.P50S })
@@ -175,13 +178,16 @@ func WriteMarkdownTable(w io.Writer, rows []Cell) {
 
 var tableHeader = []string{
 	"scenario", "policy", "requests", "ok", "failed", "attempts", "wasted", "wasted/ok",
-	"makespan s", "bound s", "×bound", "p50 s", "p99 s", "past deadline", "late give-ups", "give-up lag s", "quota retries", "outage probes", "stopped",
+	"makespan s", "bound s", "×bound", "p50 s", "p99 s", "past deadline", "late give-ups", "give-up lag s", "quota retries", "outage probes", "blocked probes", "refusal lag s", "stopped",
 }
 
 func (c Cell) tableRow() []string {
-	probes := "-"
+	probes, blocked := "-", "-"
 	if c.OutageProbeLimit > 0 {
 		probes = fmt.Sprintf("%d/%d", c.OutageProbes, c.OutageProbeLimit)
+	}
+	if c.BlockedProbeLimit > 0 {
+		blocked = fmt.Sprintf("%d/%d", c.BlockedProbes, c.BlockedProbeLimit)
 	}
 	return []string{
 		c.Label(), c.Policy,
@@ -189,6 +195,6 @@ func (c Cell) tableRow() []string {
 		fmt.Sprint(c.Attempts), fmt.Sprint(c.WastedAttempts), fmt.Sprintf("%.3f", c.WastedPerOK),
 		fmt.Sprintf("%.1f", c.MakespanS), fmt.Sprintf("%.1f", c.LowerBoundS), fmt.Sprintf("%.3f", c.XBound),
 		fmt.Sprintf("%.2f", c.P50S), fmt.Sprintf("%.2f", c.P99S),
-		fmt.Sprint(c.SleepsPastDeadline), fmt.Sprint(c.LateGiveUps), fmt.Sprintf("%.1f", c.GiveUpLagS), fmt.Sprint(c.QuotaRetries), probes, fmt.Sprint(c.Stopped),
+		fmt.Sprint(c.SleepsPastDeadline), fmt.Sprint(c.LateGiveUps), fmt.Sprintf("%.1f", c.GiveUpLagS), fmt.Sprint(c.QuotaRetries), probes, blocked, fmt.Sprintf("%.1f", c.RefusalLagS), fmt.Sprint(c.Stopped),
 	}
 }

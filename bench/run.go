@@ -44,6 +44,16 @@ type Cell struct {
 	// probe per 5 s allows in that time, at least 1.
 	OutageProbes     int `json:"outage_probes"`
 	OutageProbeLimit int `json:"outage_probe_limit"`
+	// BlockedProbes counts the attempts that reached the provider after the
+	// cell's first long refusal (a quota error, or a 429 asking for more
+	// than 2 minutes), started after that refusal was answered;
+	// BlockedProbeLimit is what one probe per minute (dynretry's default
+	// probe interval) allows from then to the last attempt, at least 1.
+	BlockedProbes     int `json:"blocked_probes"`
+	BlockedProbeLimit int `json:"blocked_probe_limit"`
+	// RefusalLagS is the longest a call went on after its own first refusal
+	// (a 429 or a quota error), seconds.
+	RefusalLagS float64 `json:"refusal_lag_s"`
 	// Stopped counts calls the harness ended because their policy ran
 	// away (ErrHotLoop, ErrAttemptCap); they are failed calls too.
 	Stopped int `json:"stopped,omitempty"`
@@ -58,6 +68,14 @@ const attemptCap = 40
 
 // probeEvery is the outage probe rate the goal allows per client.
 const probeEvery = 5 * time.Second
+
+// blockedProbeEvery is the probe rate the goals allow a blocked limit:
+// dynretry's default probe interval.
+const blockedProbeEvery = time.Minute
+
+// longRefusal is the stated wait above which a 429 counts as a long
+// refusal: dynretry's default max_hint.
+const longRefusal = 2 * time.Minute
 
 // RunCell runs the scenario's workload with policy p against a fresh
 // provider and measures it. Call it inside a testing/synctest bubble: it
@@ -101,6 +119,7 @@ func RunCell(s Scenario, mode sim.HintMode, p Policy, seed uint64) (Cell, error)
 					rec := recs[q[next]]
 					next++
 					mu.Unlock()
+					time.Sleep(time.Until(prov.Start().Add(rec.req.Arrival)))
 					rec.start = time.Now()
 					rec.deadline = rec.start.Add(rec.req.Deadline)
 					ctx, cancel := context.WithCancelCause(withRecord(cellCtx, rec))
@@ -161,6 +180,10 @@ func RunCell(s Scenario, mode sim.HintMode, p Policy, seed uint64) (Cell, error)
 	slices.Sort(lat)
 	cell.P50S, cell.P99S = quantile(lat, 0.50), quantile(lat, 0.99)
 	cell.OutageProbes, cell.OutageProbeLimit = outageProbes(recs, len(clients), cfg.Overloads, prov.Start())
+	cell.BlockedProbes, cell.BlockedProbeLimit = blockedProbes(recs)
+	for _, rec := range recs {
+		cell.RefusalLagS = max(cell.RefusalLagS, rec.refusalLag().Seconds())
+	}
 	return cell, nil
 }
 
@@ -214,4 +237,44 @@ func outageProbes(recs []*record, clients int, windows []sim.Window, start time.
 		}
 	}
 	return worst, limit
+}
+
+// blockedProbes returns the attempts that started after the cell's first
+// long refusal (a quota error, or a 429 asking for more than longRefusal)
+// was answered, and what one probe per blockedProbeEvery allows from then
+// to the last of them (at least one).
+func blockedProbes(recs []*record) (probes, limit int) {
+	var first, last time.Time
+	for _, rec := range recs {
+		rec.mu.Lock()
+		for _, a := range rec.attempts {
+			if a.quota || a.status == 429 && a.hinted && a.hint > longRefusal {
+				if first.IsZero() || a.end.Before(first) {
+					first = a.end
+				}
+			}
+		}
+		rec.mu.Unlock()
+	}
+	if first.IsZero() {
+		return 0, 0
+	}
+	for _, rec := range recs {
+		rec.mu.Lock()
+		for _, a := range rec.attempts {
+			if a.start.After(first) {
+				probes++
+				last = later(last, a.start)
+			}
+		}
+		rec.mu.Unlock()
+	}
+	return probes, max(1, int(math.Ceil(float64(last.Sub(first))/float64(blockedProbeEvery))))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -35,7 +35,8 @@ type Scenario struct {
 	// of lying-retry-after); each changes the provider's hint mode.
 	Cases []sim.HintMode
 	// QuotaBound, when set, computes the lower bound over the calls that can
-	// succeed before the quota runs out (Sim.QuotaAfter), not all of them.
+	// succeed before the quota or the block runs out (Sim.QuotaAfter,
+	// Sim.BlockAfter), not all of them.
 	QuotaBound bool
 	// Statistical marks a scenario whose goal is a rate that only many
 	// seeds pin down (random-500s): it keeps all its seeds under the race

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/autopack/dynretry/sim"
@@ -89,5 +90,43 @@ func Scenarios() []Scenario {
 			Workload: Workload{Requests: 240, Clients: 8, Concurrency: 4,
 				Input: inputTokens, Output: outputTokens, Deadline: long},
 		},
+		{
+			Name:  "blind",
+			About: "steady-overload behind a gateway: no hint on 429s and no rate-limit headers on any response",
+			Sim:   sim.Config{RPM: 30, TPM: 18_000, HintMode: sim.HintOmit, NoRateHeaders: true},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+		{
+			Name:  "long-hint-lie",
+			About: "RPM binding (a request refills in 1 s); every 429 says 1 h, and no rate-limit header contradicts it",
+			Sim:   sim.Config{RPM: 60, TPM: 1_000_000, HintMode: sim.HintLieLong, NoRateHeaders: true},
+			Workload: Workload{Requests: 150, Concurrency: 16,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+		},
+		{
+			Name:  "long-hint-true",
+			About: "after 30 admitted calls the key is blocked for 1 h: every 429 says so truthfully (no rate-limit headers); calls arrive 1 s apart for 150 s",
+			Sim:   sim.Config{RPM: 60, TPM: 1_000_000, BlockAfter: 30, BlockFor: time.Hour, NoRateHeaders: true},
+			Workload: Workload{Requests: 150, Concurrency: 16, Every: time.Second,
+				Input: inputTokens, Output: outputTokens, Deadline: long},
+			QuotaBound: true,
+		},
+		outage(5 * time.Second),
+		outage(30 * time.Second),
+		outage(60 * time.Second),
+	}
+}
+
+// outage is the scenario outage-<d>: RPM binding, every call answered 503
+// (529 for Anthropic) from 20 s for d.
+func outage(d time.Duration) Scenario {
+	return Scenario{
+		Name:  fmt.Sprintf("outage-%ds", int(d.Seconds())),
+		About: fmt.Sprintf("RPM binding; every call is answered 503 (529 for Anthropic) for %s from 20 s", d),
+		Sim: sim.Config{RPM: 60, TPM: 1_000_000,
+			Overloads: []sim.Window{{Start: 20 * time.Second, End: 20*time.Second + d}}},
+		Workload: Workload{Requests: 150, Concurrency: 16,
+			Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{10 * time.Minute, 10 * time.Minute}},
 	}
 }

@@ -216,3 +216,16 @@ func (rec *record) quotaRetries() int {
 	}
 	return n
 }
+
+// refusalLag returns how long the call went on after its first refused
+// attempt (a 429 or a quota error) was answered; 0 when none was refused.
+func (rec *record) refusalLag() time.Duration {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, a := range rec.attempts {
+		if a.status == http.StatusTooManyRequests || a.quota {
+			return rec.end.Sub(a.end)
+		}
+	}
+	return 0
+}

@@ -11,8 +11,9 @@ import (
 // A Workload is the calls one scenario makes: Requests calls, split round
 // robin over Clients clients, each client running its share on Concurrency
 // workers that take the next call as soon as the previous one returns. Every
-// call is available at time zero, so demand far exceeds what a binding limit
-// admits: the queue, not the arrivals, sets the pace.
+// call is available at time zero (unless Every spreads them), so demand far
+// exceeds what a binding limit admits: the queue, not the arrivals, sets
+// the pace.
 type Workload struct {
 	// Requests is the number of calls.
 	Requests int
@@ -29,6 +30,10 @@ type Workload struct {
 	// Deadline is the range, inclusive, of a call's deadline, counted from
 	// when a worker starts it.
 	Deadline [2]time.Duration
+	// Every, when positive, spreads the calls over time: call i becomes
+	// available Index·Every after the start, so that a scenario can last
+	// longer than its limit takes to answer.
+	Every time.Duration
 }
 
 // A Request is one call of a workload.
@@ -45,6 +50,8 @@ type Request struct {
 	MaxTokens int
 	// Deadline is the call's timeout, from when it starts.
 	Deadline time.Duration
+	// Arrival is when the call becomes available, from the start.
+	Arrival time.Duration
 }
 
 // clients returns the number of clients, at least 1.
@@ -74,6 +81,7 @@ func (w Workload) Generate(seed uint64) []Request {
 			Input:     sim.EstimateInputTokens(prompt),
 			MaxTokens: between(w.Output),
 			Deadline:  d,
+			Arrival:   time.Duration(i) * w.Every,
 		}
 	}
 	return reqs

@@ -114,6 +114,13 @@ func TestEnvOverrides(t *testing.T) {
 				s.Engine.Overload = retry.OverloadConfig{Base: time.Second, Max: time.Minute, ProbeTimeout: 10 * time.Second}
 			},
 		},
+		"probe and min_attempt_time": {
+			environ: []string{"DYNRETRY_PROBE__SOON=3s", "DYNRETRY_PROBE__INTERVAL=2m", "DYNRETRY_MIN_ATTEMPT_TIME=200ms"},
+			want: func(s *config.Settings) {
+				s.Engine.Probe = retry.ProbeConfig{Soon: 3 * time.Second, Interval: 2 * time.Minute}
+				s.Engine.MinAttemptTime = 200 * time.Millisecond
+			},
+		},
 		"policy field keeps the others": {
 			environ: []string{"DYNRETRY_POLICIES__RATE_LIMITED__MAX_ATTEMPTS=5"},
 			want: func(s *config.Settings) {

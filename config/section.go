@@ -19,6 +19,8 @@ type values struct {
 	SpreadMax      setting                `koanf:"spread_max"`
 	Budget         budget                 `koanf:"budget"`
 	Overload       overload               `koanf:"overload"`
+	Probe          probe                  `koanf:"probe"`
+	MinAttemptTime setting                `koanf:"min_attempt_time"`
 	Policies       map[retry.Class]policy `koanf:"policies"`
 }
 
@@ -31,6 +33,11 @@ type overload struct {
 	Base         setting `koanf:"base"`
 	Max          setting `koanf:"max"`
 	ProbeTimeout setting `koanf:"probe_timeout"`
+}
+
+type probe struct {
+	Soon     setting `koanf:"soon"`
+	Interval setting `koanf:"interval"`
 }
 
 type policy struct {
@@ -92,7 +99,9 @@ func defaults() values {
 		Overload: overload{
 			Base: setting(c.Overload.Base), Max: setting(c.Overload.Max), ProbeTimeout: setting(c.Overload.ProbeTimeout),
 		},
-		Policies: make(map[retry.Class]policy, len(c.Policies)),
+		Probe:          probe{Soon: setting(c.Probe.Soon), Interval: setting(c.Probe.Interval)},
+		MinAttemptTime: setting(c.MinAttemptTime),
+		Policies:       make(map[retry.Class]policy, len(c.Policies)),
 	}
 	for class, p := range c.Policies {
 		s.Policies[class] = fromPolicy(p)
@@ -131,7 +140,9 @@ func (s values) engine() retry.Config {
 		Overload: retry.OverloadConfig{
 			Base: time.Duration(s.Overload.Base), Max: time.Duration(s.Overload.Max), ProbeTimeout: time.Duration(s.Overload.ProbeTimeout),
 		},
-		Policies: make(map[retry.Class]retry.Policy, len(s.Policies)),
+		Probe:          retry.ProbeConfig{Soon: time.Duration(s.Probe.Soon), Interval: time.Duration(s.Probe.Interval)},
+		MinAttemptTime: time.Duration(s.MinAttemptTime),
+		Policies:       make(map[retry.Class]retry.Policy, len(s.Policies)),
 	}
 	for class, p := range maps.All(s.Policies) {
 		c.Policies[class] = retry.Policy{

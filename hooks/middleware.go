@@ -1,9 +1,9 @@
 package hooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"strconv"
 
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
@@ -16,6 +16,7 @@ import (
 // SDKRetriesOff), opens the call's span, and keeps the call's Summary. A
 // failed call's error comes back as a *CallError carrying that Summary.
 func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) LLMService {
+	settle := retry.DefaultConfig() // a call's end is decided alike in both cohorts
 	return func(next LLMService) LLMService {
 		return LLMFunc(func(ctx context.Context, call Call, req Request) (Response, error) {
 			a := ro.Assign(ctx, call.RunID)
@@ -31,23 +32,19 @@ func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) 
 				return resp, nil
 			}
 			s := rec.summary()
-			switch ended := ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded); {
-			case s.Decision == retry.GiveUp:
-				// The engine's last word (or, for control, the SDK's rule) stands.
-			case ended:
-				s.Class, s.Decision, s.Reason = retry.Canceled, retry.GiveUp, "canceled: the caller's context ended"
-				if s.Attempts > 0 {
-					s.Reason += " after attempt " + strconv.Itoa(s.Attempts)
+			if s.Decision != retry.GiveUp {
+				// The engine's (or, for control, the SDK's) last word was not a
+				// give-up: the call ended another way, and Decide says how.
+				var ended error
+				if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+					ended = cmp.Or(ctx.Err(), err)
 				}
-			case s.Decision == retry.Success:
-				s.Class, s.Decision = retry.Connection, retry.GiveUp
-				s.Reason = "connection: the response broke after it began (a cut stream)"
-			case s.Class == "":
-				s.Class, s.Decision = retry.Connection, retry.GiveUp
-				s.Reason = "connection: the call failed before any attempt was observed"
-			default:
-				s.Decision = retry.GiveUp
-				s.Reason = string(s.Class) + ": the call failed after its last attempt"
+				d := settle.Decide(retry.Input{
+					Point:      retry.AfterCall,
+					Assessment: retry.Assessment{Class: s.Class, Status: s.Status},
+					Attempt:    s.Attempts, Ended: ended, Committed: s.Decision == retry.Success,
+				})
+				s.Class, s.Decision, s.Reason = d.Class, d.Action, d.Reason
 			}
 			tel.EndCall(ctx, span, s.Class, err)
 			return resp, &CallError{Err: err, Summary: s}

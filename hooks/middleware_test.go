@@ -232,6 +232,26 @@ func TestMiddlewareFailureWithoutAttempt(t *testing.T) {
 	}
 }
 
+// TestMiddlewareStreamCutAfterCommit: an attempt the engine saw succeed
+// whose stream then broke ends as a connection give-up past the commit
+// point, as Decide says after the call.
+func TestMiddlewareStreamCutAfterCommit(t *testing.T) {
+	s := newStack(t, 100)
+	cut := errors.New("unexpected EOF in the stream")
+	svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+		s.obs.Observe(ctx, retry.Event{Decision: retry.Decision{Attempt: 1, Action: retry.Success, Reason: "succeeded"}, Sent: true})
+		return hooks.Response{}, cut
+	}))
+	_, err := svc.Complete(context.Background(), testCall, hooks.Request{Stream: true})
+	var ce *hooks.CallError
+	require.ErrorAs(t, err, &ce)
+	assert.ErrorIs(t, err, cut)
+	assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
+	assert.Equal(t, retry.Connection, ce.Summary.Class)
+	assert.Equal(t, 1, ce.Summary.Attempts)
+	assert.Contains(t, ce.Summary.Reason, "commit point")
+}
+
 // TestObserveWithoutCall: the observer Observe returns passes every event
 // on, also outside a middleware call, and accepts a nil next.
 func TestObserveWithoutCall(t *testing.T) {
@@ -244,12 +264,8 @@ func TestObserveWithoutCall(t *testing.T) {
 
 // TestMiddlewareControlEndsDuringSDKWait: a control call whose context ends
 // while the SDK waits to retry has failed for good; its summary must not
-// say that the SDK retries it.
-//
-// BUG (hooks/middleware.go:33): the summary is only corrected when the
-// last decision was "success" or had no class, so this call's report says
-// dynretry.decision "retry" with the reason "the SDK retries this with its
-// own backoff".
+// say that the SDK retries it (Decide, after the call, says it was
+// canceled).
 func TestMiddlewareControlEndsDuringSDKWait(t *testing.T) {
 	s := newStack(t, 0)
 	synctest.Test(t, func(t *testing.T) {
@@ -268,13 +284,6 @@ func TestMiddlewareControlEndsDuringSDKWait(t *testing.T) {
 
 // TestMiddlewareTreatmentStoppedBeforeSend: when the engine ends a call
 // before its first attempt is sent, the summary keeps the engine's reason.
-//
-// BUG (hooks/middleware.go:33-41): the engine's give-up before any attempt
-// has no class, so the middleware replaces its reason with "the call failed
-// after its last attempt's response began", which is false: nothing was
-// sent. The engine's reason ("the caller's context ended while waiting", or
-// "calls to this limit are held for 3s, past the deadline") is lost from the
-// error report.
 func TestMiddlewareTreatmentStoppedBeforeSend(t *testing.T) {
 	s := newStack(t, 100)
 	var attempts int

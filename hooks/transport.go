@@ -9,10 +9,6 @@ import (
 	"github.com/autopack/dynretry/telemetry"
 )
 
-// sdkMaxRetries is the SDKs' default retry count (openai-go,
-// anthropic-sdk-go): control attempts are judged by it.
-const sdkMaxRetries = 2
-
 // Transport is the http.RoundTripper for the runner's SDK clients. It routes
 // each request by the cohort in its context (see WithCohort): treatment
 // requests go through the engine; all others go straight to Base and each
@@ -49,9 +45,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // observe sends a control attempt and reports it as an event, with the
-// decision the SDK will take inferred from its documented rule: 408, 409,
-// 429, 5xx and connection errors are retried, up to 2 times, and
-// x-should-retry overrides.
+// decision the SDK takes by its own rule (retry.SDKDecision).
 func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	key := requestKey(req)
@@ -61,41 +55,14 @@ func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := t.base.RoundTrip(req)
 	end := time.Now()
-	a := retry.Assess(retry.ReadOutcome(key.Provider, resp, err), end)
-	if err != nil && req.Context().Err() != nil {
-		a.Class = retry.Canceled // the caller's context ended, as the engine says too
-	}
-	d := retry.Decision{Assessment: a, Attempt: attempt, Action: retry.Success, HintSource: retry.SourceBackoff, Reason: "succeeded"}
-	if a.Hint.Valid() {
-		d.HintSource = a.Hint.Source
-	}
-	if a.Class != "" {
-		d.Action, d.Reason = retry.GiveUp, string(a.Class)+": control cohort: the SDK does not retry this"
-		if sdkRetries(resp, err) && attempt <= sdkMaxRetries && req.Context().Err() == nil {
-			d.Action, d.Reason = retry.Retry, string(a.Class)+": control cohort: the SDK retries this with its own backoff"
-		} else if attempt > sdkMaxRetries {
-			d.Reason = string(a.Class) + ": control cohort: the SDK's 2 retries are spent"
-		}
-	}
+	d := retry.SDKDecision(retry.Input{
+		Assessment: retry.Assess(retry.ReadOutcome(key.Provider, resp, err), end),
+		Attempt:    attempt, Now: end, Ended: req.Context().Err(),
+	}, retry.SDKRetries)
 	if t.observer != nil {
 		t.observer.Observe(req.Context(), retry.Event{Key: key, Decision: d, Sent: true, Start: start, End: end, Budget: -1})
 	}
 	return resp, err
-}
-
-// sdkRetries is the SDKs' rule for whether an attempt is retried.
-func sdkRetries(resp *http.Response, err error) bool {
-	if err != nil || resp == nil {
-		return true
-	}
-	switch resp.Header.Get("X-Should-Retry") {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	s := resp.StatusCode
-	return s == http.StatusRequestTimeout || s == http.StatusConflict || s == http.StatusTooManyRequests || s >= 500
 }
 
 // requestKey is retry.RequestKey, with the provider the runner named for

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Classify returns the class of a failed outcome, or "" for a success. It
@@ -36,6 +37,8 @@ func classify(o Outcome, eb *errorBody) Class {
 		return RequestTooLarge
 	case o.Status == 529 || ((o.Status >= 500 || o.Status == 429) && overloadText(eb, text)):
 		return Overloaded
+	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
+		return Auth // also when the text mentions a rate limit: the key is refused
 	case o.Status == http.StatusTooManyRequests || throttleText(text):
 		return RateLimited
 	case o.Status == http.StatusRequestTimeout || o.Status == http.StatusGatewayTimeout || o.Status == 524:
@@ -46,8 +49,6 @@ func classify(o Outcome, eb *errorBody) Class {
 		return Overloaded
 	case o.Status >= 500:
 		return ServerError
-	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
-		return Auth
 	case contextLengthText(text):
 		return ContextLength
 	}
@@ -153,4 +154,74 @@ func containsAny(s string, subs []string) bool {
 		}
 	}
 	return false
+}
+
+// A Scope is what a block holds: one limit (provider, model, credential), or
+// every limit of a credential.
+type Scope string
+
+const (
+	// ScopeLimit: the limit the failure came from. The zero Scope.
+	ScopeLimit Scope = ""
+	// ScopeCredential: every model reached with the credential.
+	ScopeCredential Scope = "credential"
+)
+
+// billingPhrases name a quota of the whole credential: money, not a model's
+// daily allowance.
+var billingPhrases = []string{
+	"insufficient_quota", "billing", "spend_limit", "spend limit", "credit balance",
+	"insufficient credits", "insufficient balance", "out of credits", "exceeded your current quota",
+}
+
+// quotaScope says what a quota_exhausted failure exhausted: the credential
+// for billing, credits and spend caps (and 402); the limit's model for a
+// per-model daily or monthly quota (Gemini says which in its quota ids).
+func quotaScope(status int, eb *errorBody) Scope {
+	for _, id := range eb.quotaIDs {
+		if l := strings.ToLower(id); strings.Contains(l, "perday") || strings.Contains(l, "permonth") {
+			if strings.Contains(l, "permodel") {
+				return ScopeLimit
+			}
+			return ScopeCredential
+		}
+	}
+	text := eb.text()
+	if status == http.StatusPaymentRequired || containsAny(text, billingPhrases) && !containsAny(text, []string{"per day", "per month", "daily", "monthly", "(rpd)", "(tpd)"}) {
+		return ScopeCredential
+	}
+	return ScopeLimit
+}
+
+func scopeName(s Scope) string {
+	if s == ScopeCredential {
+		return "credential"
+	}
+	return "limit"
+}
+
+func quotaKind(s Scope) string {
+	if s == ScopeCredential {
+		return "billing, credits or a spend cap"
+	}
+	return "a daily or monthly quota of this model"
+}
+
+// windowText finds a limit's window written in error text: "requests per
+// min (RPM)", "tokens per minute", "TPM", "per second".
+var windowText = regexp.MustCompile(`\bper\s+(sec|second|min|minute|hour)\b|\b[io]?[rt]p([smh])\b`)
+
+// statedWindow is the window error text (lower-cased) states, or 0.
+func statedWindow(text string) time.Duration {
+	m := windowText.FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	switch unit := m[1] + m[2]; unit {
+	case "sec", "second", "s":
+		return time.Second
+	case "hour", "h":
+		return time.Hour
+	}
+	return time.Minute
 }

@@ -84,6 +84,8 @@ func TestClassify(t *testing.T) {
 		"409":                           {response(409, ``), Conflict},
 		"401":                           {response(401, `{"error":{"message":"Incorrect API key provided"}}`), Auth},
 		"403":                           {response(403, ``), Auth},
+		"401 mentioning a rate limit":   {response(401, `{"error":{"message":"Invalid key; rate limit tier unknown","code":"rate_limit_exceeded"}}`), Auth},
+		"403 too many requests text":    {response(403, `{"error":{"message":"Too many requests from this key: access denied"}}`), Auth},
 		"413":                           {response(413, `Request Entity Too Large`), RequestTooLarge},
 		"429 requested above limit":     {response(429, `{"error":{"message":"Request too big: Limit 30,000, Requested 34,307."}}`), RequestTooLarge},
 		"429 requested below limit":     {response(429, `{"error":{"message":"Limit 30,000, Used 29,000, Requested 3,307."}}`), RateLimited},
@@ -371,5 +373,48 @@ func TestShouldRetryOverrides(t *testing.T) {
 				t.Errorf("got %q in [%v, %v], want %q in [%v, %v] (%s)", d.Action, d.DelayMin, d.DelayMax, tt.action, tt.min, tt.max, d.Reason)
 			}
 		})
+	}
+}
+
+// TestAssessWindowAndScope checks the window the error text states and the
+// scope of an exhausted quota.
+func TestAssessWindowAndScope(t *testing.T) {
+	msg := func(m string) string { return `{"error":{"message":"` + m + `"}}` }
+	windows := map[string]struct {
+		body string
+		want time.Duration
+	}{
+		"openai rpm":   {msg("Rate limit reached for gpt-4o on requests per min (RPM): Limit 3"), time.Minute},
+		"tokens":       {msg("Rate limit reached on tokens per minute"), time.Minute},
+		"anthropic":    {msg("This request would exceed the rate limit of 50,000 input tokens per minute"), time.Minute},
+		"itpm":         {msg("ITPM limit reached"), time.Minute},
+		"per second":   {msg("Too many requests per second"), time.Second},
+		"rps":          {msg("RPS exceeded"), time.Second},
+		"per hour":     {msg("limit of 100 requests per hour"), time.Hour},
+		"none":         {msg("Rate limited"), 0},
+		"not a window": {msg("temporary outage"), 0},
+	}
+	for name, tt := range windows {
+		if got := Assess(response(429, tt.body), t0).Window; got != tt.want {
+			t.Errorf("%s: Window = %v, want %v", name, got, tt.want)
+		}
+	}
+	scopes := map[string]struct {
+		o    Outcome
+		want Scope
+	}{
+		"openai insufficient_quota":  {response(429, `{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","code":"insufficient_quota"}}`), ScopeCredential},
+		"anthropic credits":          {response(400, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low"}}`), ScopeCredential},
+		"402":                        {response(402, `{}`), ScopeCredential},
+		"openai per day":             {response(429, msg("Rate limit reached for gpt-4o on requests per day (RPD): Limit 200")), ScopeLimit},
+		"gemini per model per day":   {response(429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel"}]}]}}`), ScopeLimit},
+		"gemini per project per day": {response(429, `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProject"}]}]}}`), ScopeCredential},
+		"bedrock service quota":      {response(400, `{"message":"quota exceeded"}`, "x-amzn-ErrorType", "ServiceQuotaExceededException"), ScopeLimit},
+	}
+	for name, tt := range scopes {
+		a := Assess(tt.o, t0)
+		if a.Class != QuotaExhausted || a.Scope != tt.want {
+			t.Errorf("%s: class %q scope %q, want quota_exhausted %q", name, a.Class, a.Scope, tt.want)
+		}
 	}
 }

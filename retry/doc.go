@@ -6,14 +6,19 @@
 // The decision path, in the order data flows:
 //
 //	Outcome ──Assess──▶ Assessment ──Config.Decide──▶ Decision ──▶ wait / return
-//	                         │                            │
-//	                         └─▶ PaceState.Observe        └─▶ Observer
+//	                                     ▲    │  Hold      │
+//	             Store.Book ──Verdict────┘    └▶ Store.Observe   └─▶ Observer
 //
 // An Outcome is one attempt's result: a response (status, headers, body) or
 // an error. Assess classifies it (Classify), reads the wait the provider
-// asked for (ParseHint) and the rate-limit windows it reported
-// (ParseLimits). Config.Decide turns that into a Decision: retry or give up,
-// the delay, and a reason a person can read. Decide is pure: time and
+// asked for (ParseHint), the rate-limit windows it reported (ParseLimits),
+// the window its text states and what an exhausted quota covers.
+// Config.Decide turns that into a Decision: retry or give up, the delay, what
+// the outcome asks of every call to the limit (its Hold), and a reason a
+// person can read. Decide is also asked before every attempt, with the
+// pacer's Verdict, the context's state and whether the body can be read
+// again, and after a call whose client ended it another way: every give-up
+// is Decide's, with its class and reason. Decide is pure: time and
 // randomness are inputs, so every rule is tested at fixed instants.
 //
 // # Classes
@@ -27,10 +32,11 @@
 // quota_exhausted (Gemini's QuotaFailure quota ids decide between per-minute
 // and per-day); 413 or "Request too large"/"Requested N" above the limit is
 // request_too_large; 529, and 429/5xx that say overloaded or capacity, are
-// overloaded; 429 and throttling text ("Too many tokens", "slow_down") are
-// rate_limited; 408, 504 and 524 are timeout; 409 is conflict; other 503s
-// are overloaded; other 5xx are server_error; 401 and 403 are auth; other
-// 4xx are context_length when the text says so, else invalid_request.
+// overloaded; 401 and 403 are auth, whatever their text says; 429 and
+// throttling text ("Too many tokens", "slow_down") are rate_limited; 408,
+// 504 and 524 are timeout; 409 is conflict; other 503s are overloaded; other
+// 5xx are server_error; other 4xx are context_length when the text says so,
+// else invalid_request.
 // x-should-retry: true|false overrides whether a class is retried.
 //
 // # Hints
@@ -38,20 +44,33 @@
 // A hint is a floor: the engine never sends before the provider said. In
 // order of preference: retry-after-ms, retry-after (seconds or HTTP-date),
 // Gemini RetryInfo, a wait written in the error message, then the reset of
-// an exhausted rate-limit window. Hostile values (negative, NaN, garbage)
-// are ignored; huge ones saturate at 24h and then exceed Config.MaxHint,
-// which ends the call at once with the reason.
+// an exhausted rate-limit window. Every number is read one way: decimals
+// with an optional exponent; hostile values (negative, NaN, garbage) are
+// ignored, and huge ones, 400 digits or 1e300, saturate at 24h. A Date
+// header further than 15 minutes from the clock is ignored.
 //
 // # Pacing
 //
 // Calls name their limit with a Key (provider, model, hashed credential).
 // Before every attempt, first attempts included, the call books a time to
-// send from the key's PaceState, kept in a Store: a hint holds every call to
-// the key until it expires; the windows the provider reports (limit,
-// remaining) are modelled as token buckets so calls are not sent into an
-// empty one; an overloaded provider is held with a growing backoff and then
-// probed by one call at a time. A wait that would pass the caller's
-// deadline ends the call at once with ErrDeadline.
+// send from the limit's PaceState, kept in a Store (Store.Book): a hint
+// holds every call to the limit until it expires; the windows the provider
+// reports (limit, remaining) are modelled as token buckets so calls are not
+// sent into an empty one; when it reports none, refusals teach a send rate
+// (a CUBIC curve per limit) that spaces the calls. A hint longer than any
+// window the limit is known to have holds the calls while one probe checks
+// it; confirmed and above MaxHint, it blocks the limit like an exhausted
+// quota blocks its scope (the credential for billing and credits, the model
+// for a daily quota): calls give up unsent, and one probe per
+// Probe.Interval notices when it ends. An overloaded provider is held, then
+// probed one call at a time; a probe that succeeds releases every call. A
+// time that leaves no room for an attempt to finish before the caller's
+// deadline (MinAttemptTime, or the limit's observed latency) ends the call
+// at once with ErrDeadline.
+//
+// The Store's two methods each take one atomic step on two states, the
+// limit's and its credential's, so a store shared by processes can run a
+// booking in one round trip (see Store).
 //
 // # Running calls
 //

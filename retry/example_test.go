@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/autopack/dynretry/retry"
 )
@@ -105,3 +106,55 @@ func ExampleTransport() {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// What a Transport returns. A response, whenever one was obtained, with a
+// nil error — also when the engine gives up after it. An *Error when the
+// call ends without a response to return: its Decision gives the class and
+// the reason, and it wraps the last attempt's error and the cause.
+func ExampleTransport_errors() {
+	reset := errors.New("connection reset by peer")
+	provider := roundTripper(func(req *http.Request) (*http.Response, error) {
+		if req.Header.Get("Authorization") == "Bearer sk-flaky" {
+			return nil, reset
+		}
+		return &http.Response{StatusCode: 429, Header: http.Header{}, Request: req, Body: io.NopCloser(strings.NewReader(
+			`{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","code":"insufficient_quota"}}`))}, nil
+	})
+	r, err := retry.New(retry.Config{}, retry.WithRand(func() float64 { return 0 }))
+	if err != nil {
+		panic(err)
+	}
+	client := &http.Client{Transport: &retry.Transport{Base: provider, Retrier: r}}
+	post := func(ctx context.Context, key string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "https://api.openai.com/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o"}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		return client.Do(req)
+	}
+
+	// 1. The provider says the credential's quota is exhausted: no retry,
+	// the 429 itself is returned.
+	resp, err := post(context.Background(), "sk-spent")
+	fmt.Println("1:", resp.StatusCode, err)
+	resp.Body.Close()
+
+	// 2. The next call on that credential is not sent at all.
+	_, err = post(context.Background(), "sk-spent")
+	var e *retry.Error
+	if errors.As(err, &e) {
+		fmt.Println("2:", e.Decision.Class, "after", e.Attempts, "attempts")
+	}
+
+	// 3. No response, and no time left to try again: the error wraps the
+	// last attempt's error and ErrDeadline (a context.DeadlineExceeded).
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = post(ctx, "sk-flaky")
+	if errors.As(err, &e) {
+		fmt.Println("3:", e.Decision.Class, "after", e.Attempts, "attempts;",
+			errors.Is(err, reset), errors.Is(err, retry.ErrDeadline), errors.Is(err, context.DeadlineExceeded))
+	}
+	// Output:
+	// 1: 429 <nil>
+	// 2: quota_exhausted after 0 attempts
+	// 3: connection after 1 attempts; true true true
+}

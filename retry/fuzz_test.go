@@ -76,7 +76,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 		f.Add(o.Header.Get("Retry-After"))
 		f.Add(o.Header.Get("Retry-After-Ms"))
 	}
-	for _, s := range []string{"1.5", "NaN", "-0", "Friday, 27-Nov-26 08:00:09 GMT", "Fri Nov 27 08:00:09 2026", "Sat, 01 Jan 10000 00:00:00 GMT"} {
+	for _, s := range []string{"1.5", "NaN", "-0", "1e300", "1e30", "2.5E-3", "1e", "1e+-5", "Friday, 27-Nov-26 08:00:09 GMT", "Fri Nov 27 08:00:09 2026", "Sat, 01 Jan 10000 00:00:00 GMT"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -92,7 +92,7 @@ func FuzzParseResetDuration(f *testing.F) {
 		f.Add(o.Header.Get("x-ratelimit-reset-requests"))
 		f.Add(o.Header.Get("x-ratelimit-reset-tokens"))
 	}
-	for _, s := range []string{"6m0s", "59.998s", "12ms", "20", "-1s", "1h1h1h", "2562047h47m16.854775807s"} {
+	for _, s := range []string{"6m0s", "59.998s", "12ms", "20", "-1s", "1h1h1h", "2562047h47m16.854775807s", "1e30", "1e3ms", "9999999999999999999h", "1 s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -123,7 +123,7 @@ func FuzzParseMessageWait(f *testing.F) {
 		eb := parseBody(o.Body)
 		f.Add(eb.message + " " + eb.upstream)
 	}
-	for _, s := range []string{"Please try again in 1.146s", "try again in 6m0s", "retry after 6 seconds", "try again in 99999999999999999999999h"} {
+	for _, s := range []string{"Please try again in 1.146s", "try again in 6m0s", "retry after 6 seconds", "try again in 99999999999999999999999h", "retry in 1e20s", "try again in 1e400 minutes"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -136,7 +136,7 @@ func FuzzParseRetryDelay(f *testing.F) {
 	for _, o := range seedResponses(f) {
 		f.Add([]byte(parseBody(o.Body).retryDelay))
 	}
-	for _, s := range []string{`"37s"`, `"1.250s"`, `{"seconds":"3","nanos":500000000}`, `{"seconds":-1}`, `{"seconds":1e300,"nanos":1e300}`, `null`} {
+	for _, s := range []string{`"37s"`, `"1.250s"`, `{"seconds":"3","nanos":500000000}`, `{"seconds":-1}`, `{"seconds":1e300,"nanos":1e300}`, `null`, `"1e20s"`, `{"seconds":1e400}`, `"1e-3s"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {

@@ -81,12 +81,20 @@ func parseHint(h http.Header, eb *errorBody, now time.Time) Hint {
 	return ParseLimits(h, now).exhaustedWait(eb)
 }
 
-// responseTime is the response's Date header, or now when it has none.
+// maxDateSkew bounds how far a response's Date header may be from the
+// clock and still be trusted: the times in a response are measured from its
+// Date, so that a server with a skewed clock is read correctly, but an
+// absurd Date (a year off) would turn any HTTP-date hint into 0 or 24h.
+const maxDateSkew = 15 * time.Minute
+
+// responseTime is the response's Date header when it is valid and within
+// maxDateSkew of now; otherwise now.
 func responseTime(h http.Header, now time.Time) time.Time {
-	if t, err := http.ParseTime(h.Get(dateHeader)); err == nil {
-		return t
+	t, err := http.ParseTime(h.Get(dateHeader))
+	if err != nil || t.Before(now.Add(-maxDateSkew)) || t.After(now.Add(maxDateSkew)) {
+		return now
 	}
-	return now
+	return t
 }
 
 // seconds converts a count of unit to a Duration, rejecting negative, NaN
@@ -101,14 +109,37 @@ func seconds(v float64, unit time.Duration) (time.Duration, bool) {
 	return time.Duration(v * float64(unit)), true
 }
 
-// parseNumber parses a plain decimal number (no sign, no exponent, no hex).
+// parseNumber parses an unsigned decimal number: digits with an optional
+// fraction and an optional exponent ("12", "1.5", ".5", "1e30", "2.5E-3").
+// Signs, hex, "Inf" and "NaN" are refused. A number too large for a
+// float64 reads as +Inf, so that, like a 400-digit integer, it saturates
+// wherever it is used.
 func parseNumber(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
-	if s == "" || strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) >= 0 {
+	mant, exp, hasExp := strings.Cut(strings.ToLower(s), "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	if digits == "" || !allDigits(digits) {
 		return 0, false
+	}
+	if hasExp {
+		if exp != "" && (exp[0] == '+' || exp[0] == '-') {
+			exp = exp[1:]
+		}
+		if exp == "" || !allDigits(exp) {
+			return 0, false
+		}
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	return v, err == nil || isRangeErr(err)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func isRangeErr(err error) bool {
@@ -169,15 +200,15 @@ func parseRetryDelay(raw json.RawMessage) (time.Duration, bool) {
 	if json.Unmarshal(raw, &d) != nil || d.Seconds == "" {
 		return 0, false
 	}
-	sec, err1 := strconv.ParseFloat(string(d.Seconds), 64)
+	sec, ok := parseNumber(string(d.Seconds))
 	nanos := 0.0
 	if d.Nanos != "" {
-		var err2 error
-		if nanos, err2 = strconv.ParseFloat(string(d.Nanos), 64); err2 != nil || nanos < 0 {
+		var okNanos bool
+		if nanos, okNanos = parseNumber(string(d.Nanos)); !okNanos {
 			return 0, false
 		}
 	}
-	if err1 != nil {
+	if !ok {
 		return 0, false
 	}
 	return seconds(sec+nanos/1e9, time.Second)
@@ -186,16 +217,44 @@ func parseRetryDelay(raw json.RawMessage) (time.Duration, bool) {
 // messageWait finds waits written in error text: "Please try again in
 // 1.146s", "Please retry after 6 seconds", "retry in 20.508s", "try again
 // in 6m0s", "try again in 84ms".
-var messageWait = regexp.MustCompile(`(?i)(?:try again|retry)(?: in| after)\s+((?:\d+(?:\.\d+)?\s*[a-z]+\s*)+)`)
+var messageWait = regexp.MustCompile(`(?i)(?:try again|retry)(?: in| after)\s+((?:\d*\.?\d+(?:e[+-]?\d+)?\s*[a-zµμ]+\s*)+)`)
 
-// waitPart is one number-and-unit piece of such a wait.
-var waitPart = regexp.MustCompile(`(?i)(\d+(?:\.\d+)?)\s*([a-z]+)`)
+// waitPart is one number-and-unit piece of a written wait ("1.5s", "6m",
+// "20 seconds"); its number has parseNumber's form.
+var waitPart = regexp.MustCompile(`(?i)(\d*\.?\d+(?:e[+-]?\d+)?)\s*([a-zµμ]+)`)
 
 var waitUnits = map[string]time.Duration{
+	"ns": time.Nanosecond, "us": time.Microsecond, "µs": time.Microsecond, "μs": time.Microsecond,
 	"ms": time.Millisecond, "millisecond": time.Millisecond, "milliseconds": time.Millisecond,
 	"s": time.Second, "sec": time.Second, "secs": time.Second, "second": time.Second, "seconds": time.Second,
 	"m": time.Minute, "min": time.Minute, "mins": time.Minute, "minute": time.Minute, "minutes": time.Minute,
 	"h": time.Hour, "hour": time.Hour, "hours": time.Hour,
+}
+
+// goUnits are the units of a Go duration ("6m0s", "1.146s", "12ms").
+var goUnits = map[string]bool{"ns": true, "us": true, "µs": true, "μs": true, "ms": true, "s": true, "m": true, "h": true}
+
+// addWait adds v units to total, saturating at maxWait like every stated
+// wait.
+func addWait(total time.Duration, v string, unit time.Duration) time.Duration {
+	f, _ := parseNumber(v) // the patterns only match numbers it accepts
+	d, _ := seconds(f, unit)
+	return min(total+d, maxWait)
+}
+
+// parseGoDuration parses a Go duration without sign ("6m0s", "1.146s",
+// "12ms", "1e3s"), saturating at maxWait instead of overflowing.
+func parseGoDuration(s string) (time.Duration, bool) {
+	var total time.Duration
+	end := 0
+	for _, m := range waitPart.FindAllStringSubmatchIndex(s, -1) {
+		num, unit := s[m[2]:m[3]], s[m[4]:m[5]]
+		if m[0] != end || m[3] != m[4] || !goUnits[unit] {
+			return 0, false // a gap, a space or an unknown unit
+		}
+		total, end = addWait(total, num, waitUnits[unit]), m[1]
+	}
+	return total, end > 0 && end == len(s)
 }
 
 func parseMessageWait(msg string) (time.Duration, bool) {
@@ -210,10 +269,7 @@ func parseMessageWait(msg string) (time.Duration, bool) {
 		if !ok {
 			break
 		}
-		v, _ := strconv.ParseFloat(p[1], 64)
-		d, _ := seconds(v, unit)
-		total = min(total+d, maxWait)
-		found = true
+		total, found = addWait(total, p[1], unit), true
 	}
 	return total, found
 }

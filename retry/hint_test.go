@@ -22,21 +22,26 @@ func TestParseHint(t *testing.T) {
 		want Hint
 	}{
 		// retry-after-ms
-		"ms zero counts":        {response(429, rateLimited, "Date", date, "retry-after-ms", "0", "retry-after", "3"), t0, Hint{0, SourceRetryAfterMS}},
-		"ms fraction":           {response(429, rateLimited, "retry-after-ms", "1.5"), t0, Hint{1500 * time.Microsecond, SourceRetryAfterMS}},
-		"ms spaces":             {response(429, rateLimited, "retry-after-ms", " 250 "), t0, Hint{250 * time.Millisecond, SourceRetryAfterMS}},
-		"ms negative ignored":   {response(429, rateLimited, "retry-after-ms", "-1", "retry-after", "3"), t0, Hint{3 * time.Second, SourceRetryAfter}},
-		"ms NaN ignored":        {response(429, rateLimited, "retry-after-ms", "NaN"), t0, none},
-		"ms Inf ignored":        {response(429, rateLimited, "retry-after-ms", "Inf"), t0, none},
-		"ms exponent rejected":  {response(429, rateLimited, "retry-after-ms", "1e3"), t0, none},
-		"ms hex rejected":       {response(429, rateLimited, "retry-after-ms", "0x10"), t0, none},
-		"ms plus rejected":      {response(429, rateLimited, "retry-after-ms", "+5"), t0, none},
-		"ms two dots rejected":  {response(429, rateLimited, "retry-after-ms", "1.2.3"), t0, none},
-		"ms lone dot rejected":  {response(429, rateLimited, "retry-after-ms", "."), t0, none},
-		"ms huge saturates":     {response(429, rateLimited, "retry-after-ms", "99999999999999999999999999"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
-		"ms out of float range": {response(429, rateLimited, "retry-after-ms", "1"+zeros(400)), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
-		"ms exactly a day":      {response(429, rateLimited, "retry-after-ms", "86400000"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
-		"ms just below a day":   {response(429, rateLimited, "retry-after-ms", "86399999"), t0, Hint{24*time.Hour - time.Millisecond, SourceRetryAfterMS}},
+		"ms zero counts":          {response(429, rateLimited, "Date", date, "retry-after-ms", "0", "retry-after", "3"), t0, Hint{0, SourceRetryAfterMS}},
+		"ms fraction":             {response(429, rateLimited, "retry-after-ms", "1.5"), t0, Hint{1500 * time.Microsecond, SourceRetryAfterMS}},
+		"ms spaces":               {response(429, rateLimited, "retry-after-ms", " 250 "), t0, Hint{250 * time.Millisecond, SourceRetryAfterMS}},
+		"ms negative ignored":     {response(429, rateLimited, "retry-after-ms", "-1", "retry-after", "3"), t0, Hint{3 * time.Second, SourceRetryAfter}},
+		"ms NaN ignored":          {response(429, rateLimited, "retry-after-ms", "NaN"), t0, none},
+		"ms Inf ignored":          {response(429, rateLimited, "retry-after-ms", "Inf"), t0, none},
+		"ms exponent":             {response(429, rateLimited, "retry-after-ms", "1e3"), t0, Hint{time.Second, SourceRetryAfterMS}},
+		"ms huge exponent":        {response(429, rateLimited, "retry-after-ms", "1e300"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
+		"ms exponent past float":  {response(429, rateLimited, "retry-after-ms", "1e400"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
+		"ms tiny exponent":        {response(429, rateLimited, "retry-after-ms", "5E-400"), t0, Hint{0, SourceRetryAfterMS}},
+		"ms bare exponent":        {response(429, rateLimited, "retry-after-ms", "1e"), t0, none},
+		"ms signed exponent only": {response(429, rateLimited, "retry-after-ms", "e5"), t0, none},
+		"ms hex rejected":         {response(429, rateLimited, "retry-after-ms", "0x10"), t0, none},
+		"ms plus rejected":        {response(429, rateLimited, "retry-after-ms", "+5"), t0, none},
+		"ms two dots rejected":    {response(429, rateLimited, "retry-after-ms", "1.2.3"), t0, none},
+		"ms lone dot rejected":    {response(429, rateLimited, "retry-after-ms", "."), t0, none},
+		"ms huge saturates":       {response(429, rateLimited, "retry-after-ms", "99999999999999999999999999"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
+		"ms out of float range":   {response(429, rateLimited, "retry-after-ms", "1"+zeros(400)), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
+		"ms exactly a day":        {response(429, rateLimited, "retry-after-ms", "86400000"), t0, Hint{24 * time.Hour, SourceRetryAfterMS}},
+		"ms just below a day":     {response(429, rateLimited, "retry-after-ms", "86399999"), t0, Hint{24*time.Hour - time.Millisecond, SourceRetryAfterMS}},
 		// retry-after: delay-seconds
 		"seconds":          {response(429, rateLimited, "retry-after", "3"), t0, Hint{3 * time.Second, SourceRetryAfter}},
 		"seconds fraction": {response(429, rateLimited, "retry-after", "1.5"), t0, Hint{1500 * time.Millisecond, SourceRetryAfter}},
@@ -44,20 +49,24 @@ func TestParseHint(t *testing.T) {
 		"seconds negative": {response(429, rateLimited, "retry-after", "-5"), t0, none},
 		"seconds garbage":  {response(429, rateLimited, "retry-after", "soon"), t0, none},
 		"seconds huge":     {response(429, rateLimited, "retry-after", "99999999999999999999"), t0, Hint{24 * time.Hour, SourceRetryAfter}},
-		"seconds exponent": {response(429, rateLimited, "retry-after", "3e1"), t0, none},
+		"seconds exponent": {response(429, rateLimited, "retry-after", "3e1"), t0, Hint{30 * time.Second, SourceRetryAfter}},
+		"seconds 1e30":     {response(429, rateLimited, "retry-after", "1e30"), t0, Hint{24 * time.Hour, SourceRetryAfter}},
+		"seconds -1e30":    {response(429, rateLimited, "retry-after", "-1e30"), t0, none},
 		// retry-after: HTTP-date in the three forms, against Date
-		"date rfc1123":            {response(429, rateLimited, "Date", date, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
-		"date rfc850":             {response(429, rateLimited, "Date", date, "retry-after", "Friday, 27-Nov-26 08:00:09 GMT"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
-		"date asctime":            {response(429, rateLimited, "Date", date, "retry-after", "Fri Nov 27 08:00:09 2026"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
-		"date asctime padded day": {response(429, rateLimited, "Date", "Sat, 07 Nov 2026 08:00:00 GMT", "retry-after", "Sat Nov  7 08:00:04 2026"), t0, Hint{4 * time.Second, SourceRetryAfter}},
-		"date Date in rfc850":     {response(429, rateLimited, "Date", "Friday, 27-Nov-26 08:00:00 GMT", "retry-after", "Fri, 27 Nov 2026 08:00:05 GMT"), ts(100), Hint{5 * time.Second, SourceRetryAfter}},
-		"date without Date":       {response(429, rateLimited, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(2), Hint{7 * time.Second, SourceRetryAfter}},
-		"date invalid Date":       {response(429, rateLimited, "Date", "yesterday", "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(4), Hint{5 * time.Second, SourceRetryAfter}},
-		"date past":               {response(429, rateLimited, "Date", date, "retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"), t0, Hint{0, SourceRetryAfter}},
-		"date equal":              {response(429, rateLimited, "Date", date, "retry-after", date), t0, Hint{0, SourceRetryAfter}},
-		"date past against now":   {response(429, rateLimited, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(60), Hint{0, SourceRetryAfter}},
-		"date far future":         {response(429, rateLimited, "Date", date, "retry-after", "Fri, 27 Nov 2099 08:00:00 GMT"), t0, Hint{24 * time.Hour, SourceRetryAfter}},
-		"date bad form":           {response(429, rateLimited, "Date", date, "retry-after", "2026-11-27T08:00:09Z"), t0, none},
+		"date rfc1123":                {response(429, rateLimited, "Date", date, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
+		"date rfc850":                 {response(429, rateLimited, "Date", date, "retry-after", "Friday, 27-Nov-26 08:00:09 GMT"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
+		"date asctime":                {response(429, rateLimited, "Date", date, "retry-after", "Fri Nov 27 08:00:09 2026"), ts(100), Hint{9 * time.Second, SourceRetryAfter}},
+		"date asctime padded day":     {response(429, rateLimited, "Date", "Sat, 07 Nov 2026 08:00:00 GMT", "retry-after", "Sat Nov  7 08:00:04 2026"), time.Date(2026, 11, 7, 8, 0, 0, 0, time.UTC), Hint{4 * time.Second, SourceRetryAfter}},
+		"date Date in rfc850":         {response(429, rateLimited, "Date", "Friday, 27-Nov-26 08:00:00 GMT", "retry-after", "Fri, 27 Nov 2026 08:00:05 GMT"), ts(100), Hint{5 * time.Second, SourceRetryAfter}},
+		"date without Date":           {response(429, rateLimited, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(2), Hint{7 * time.Second, SourceRetryAfter}},
+		"date invalid Date":           {response(429, rateLimited, "Date", "yesterday", "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(4), Hint{5 * time.Second, SourceRetryAfter}},
+		"date past":                   {response(429, rateLimited, "Date", date, "retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"), t0, Hint{0, SourceRetryAfter}},
+		"date equal":                  {response(429, rateLimited, "Date", date, "retry-after", date), t0, Hint{0, SourceRetryAfter}},
+		"date past against now":       {response(429, rateLimited, "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), ts(60), Hint{0, SourceRetryAfter}},
+		"date far future":             {response(429, rateLimited, "Date", date, "retry-after", "Fri, 27 Nov 2099 08:00:00 GMT"), t0, Hint{24 * time.Hour, SourceRetryAfter}},
+		"date against an absurd Date": {response(429, rateLimited, "Date", "Mon, 01 Jan 9999 00:00:00 GMT", "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), t0, Hint{9 * time.Second, SourceRetryAfter}},
+		"date against a Date 1h off":  {response(429, rateLimited, "Date", "Fri, 27 Nov 2026 07:00:00 GMT", "retry-after", "Fri, 27 Nov 2026 08:00:09 GMT"), t0, Hint{9 * time.Second, SourceRetryAfter}},
+		"date bad form":               {response(429, rateLimited, "Date", date, "retry-after", "2026-11-27T08:00:09Z"), t0, none},
 		// Gemini RetryInfo
 		"retryinfo seconds":       {response(429, retryInfo(`"37s"`)), t0, Hint{37 * time.Second, SourceRetryInfo}},
 		"retryinfo fraction":      {response(429, retryInfo(`"1.250s"`)), t0, Hint{1250 * time.Millisecond, SourceRetryInfo}},
@@ -190,7 +199,8 @@ func TestParseMillis(t *testing.T) {
 		"1.5":      {"1.5", 1500 * time.Microsecond, true},
 		"-1":       {"-1", 0, false},
 		"NaN":      {"NaN", 0, false},
-		"1e3":      {"1e3", 0, false},
+		"1e3":      {"1e3", time.Second, true},
+		"1e300":    {"1e300", 24 * time.Hour, true},
 		"empty":    {"", 0, false},
 		"huge":     {"1" + zeros(30), 24 * time.Hour, true},
 		"trailing": {"5ms", 0, false},
@@ -239,25 +249,30 @@ func TestParseRetryDelay(t *testing.T) {
 		want time.Duration
 		ok   bool
 	}{
-		"37s":            {`"37s"`, 37 * time.Second, true},
-		"1.250s":         {`"1.250s"`, 1250 * time.Millisecond, true},
-		"0s":             {`"0s"`, 0, true},
-		"seconds nanos":  {`{"seconds":"3","nanos":500000000}`, 3500 * time.Millisecond, true},
-		"numbers":        {`{"seconds":1,"nanos":250000000}`, 1250 * time.Millisecond, true},
-		"no nanos":       {`{"seconds":"4"}`, 4 * time.Second, true},
-		"garbage":        {`"soon"`, 0, false},
-		"only s":         {`"s"`, 0, false},
-		"no unit":        {`"37"`, 0, false},
-		"ms unit":        {`"37ms"`, 0, false},
-		"negative":       {`"-1s"`, 0, false},
-		"negative nanos": {`{"seconds":"1","nanos":-5}`, 0, false},
-		"no seconds":     {`{"nanos":5}`, 0, false},
-		"bad seconds":    {`{"seconds":"x"}`, 0, false},
-		"huge":           {`"99999999999s"`, 24 * time.Hour, true},
-		"empty":          {``, 0, false},
-		"null":           {`null`, 0, false},
-		"array":          {`[]`, 0, false},
-		"bool":           {`true`, 0, false},
+		"37s":             {`"37s"`, 37 * time.Second, true},
+		"1.250s":          {`"1.250s"`, 1250 * time.Millisecond, true},
+		"0s":              {`"0s"`, 0, true},
+		"seconds nanos":   {`{"seconds":"3","nanos":500000000}`, 3500 * time.Millisecond, true},
+		"numbers":         {`{"seconds":1,"nanos":250000000}`, 1250 * time.Millisecond, true},
+		"no nanos":        {`{"seconds":"4"}`, 4 * time.Second, true},
+		"garbage":         {`"soon"`, 0, false},
+		"only s":          {`"s"`, 0, false},
+		"no unit":         {`"37"`, 0, false},
+		"ms unit":         {`"37ms"`, 0, false},
+		"negative":        {`"-1s"`, 0, false},
+		"negative nanos":  {`{"seconds":"1","nanos":-5}`, 0, false},
+		"no seconds":      {`{"nanos":5}`, 0, false},
+		"bad seconds":     {`{"seconds":"x"}`, 0, false},
+		"huge":            {`"99999999999s"`, 24 * time.Hour, true},
+		"exponent":        {`"1e20s"`, 24 * time.Hour, true},
+		"small exponent":  {`"1.5e1s"`, 15 * time.Second, true},
+		"number 1e400":    {`{"seconds":1e400}`, 24 * time.Hour, true},
+		"400 digits":      {`{"seconds":` + "1" + zeros(400) + `}`, 24 * time.Hour, true},
+		"negative number": {`{"seconds":-1e3}`, 0, false},
+		"empty":           {``, 0, false},
+		"null":            {`null`, 0, false},
+		"array":           {`[]`, 0, false},
+		"bool":            {`true`, 0, false},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -298,6 +313,36 @@ func TestParseMessageWait(t *testing.T) {
 			got, ok := parseMessageWait(tt.in)
 			if got != tt.want || ok != tt.ok {
 				t.Errorf("parseMessageWait(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// TestNumbersOneWay checks that every source of a wait reads a number the
+// same way: exponents are accepted, and anything past 24h saturates there,
+// whether written as 400 digits or as 1e300.
+func TestNumbersOneWay(t *testing.T) {
+	day := 24 * time.Hour
+	for _, n := range []string{"1e300", "1e30", "1e20", "1" + zeros(400), "1e400", "99999999999999999999"} {
+		t.Run(n, func(t *testing.T) {
+			got := map[string]time.Duration{}
+			got["retry-after-ms"], _ = parseMillis(n)
+			got["retry-after"], _ = parseRetryAfter(n, t0)
+			got["reset duration"], _ = parseResetDuration(n)
+			got["retry-info string"], _ = parseRetryDelay(json.RawMessage(`"` + n + `s"`))
+			got["retry-info number"], _ = parseRetryDelay(json.RawMessage(`{"seconds":` + n + `}`))
+			got["message"], _ = parseMessageWait("Please try again in " + n + "s.")
+			for src, d := range got {
+				if d != day {
+					t.Errorf("%s: %v, want 24h", src, d)
+				}
+			}
+		})
+	}
+	for _, n := range []string{"-1e30", "1e", "e5", "Inf", "NaN", "0x10", "+5", "1e+-5"} {
+		t.Run(n, func(t *testing.T) {
+			if _, ok := parseNumber(n); ok {
+				t.Errorf("parseNumber(%q) accepted", n)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // A Key names one rate limit: the calls that share a provider's bucket.
@@ -22,10 +23,16 @@ type Key struct {
 	Credential string
 }
 
-// String renders the key as provider/model/credential, the form used to
-// name its state in a Store.
+// String renders the key as provider/model/credential.
 func (k Key) String() string {
 	return string(k.Provider) + "/" + k.Model + "/" + k.Credential
+}
+
+// CredentialScope returns the key of k's credential: the provider and the
+// credential, without a model. A Store keeps there what holds every limit
+// of the credential (a block for billing or credits).
+func (k Key) CredentialScope() Key {
+	return Key{Provider: k.Provider, Credential: k.Credential}
 }
 
 // CredentialID returns a stable identifier for a secret that does not
@@ -79,7 +86,8 @@ func RequestKey(req *http.Request) Key {
 	}
 	k.Credential = CredentialID(cred)
 	if _, rest, ok := strings.Cut(req.URL.Path, "/models/"); ok {
-		k.Model, _, _ = strings.Cut(rest, ":")
+		model, _, _ := strings.Cut(rest, ":")
+		k.Model = modelName([]byte(model))
 		return k
 	}
 	readBody(req, func(body []byte) { k.Model = jsonModel(body) })
@@ -149,16 +157,26 @@ func jsonModel(body []byte) string {
 		}
 		v := body[p+1 : p+1+end]
 		if bytes.IndexByte(v, '\\') < 0 {
-			return intern(v)
+			return modelName(v)
 		}
 		var s string // escapes: let encoding/json read the whole string
 		dec := json.NewDecoder(bytes.NewReader(body[p:]))
 		if dec.Decode(&s) != nil {
 			return ""
 		}
-		return s
+		return modelName([]byte(s))
 	}
 }
+
+// Model names cost bounded memory whatever the requests say: a name longer
+// than maxModelLen is named by its first bytes and a hash of the whole (so
+// distinct names stay distinct), and at most maxModels names of at most
+// maxInternLen bytes are interned.
+const (
+	maxModelLen  = 256
+	maxInternLen = 128
+	maxModels    = 1024
+)
 
 // models interns model names: a process uses a few, on every request.
 var models struct {
@@ -166,9 +184,16 @@ var models struct {
 	m map[string]string
 }
 
-// intern returns b as a string, allocating only for a model not seen
-// before (and at most 1024 of them).
-func intern(b []byte) string {
+// modelName returns b as a model name: interned when short and among the
+// first maxModels, shortened when longer than maxModelLen.
+func modelName(b []byte) string {
+	if len(b) > maxModelLen {
+		sum := sha256.Sum256(b)
+		return truncate(string(b[:68]), 64) + "#" + hex.EncodeToString(sum[:8]) // truncate keeps UTF-8 whole
+	}
+	if len(b) > maxInternLen {
+		return string(b)
+	}
 	models.RLock()
 	s, ok := models.m[string(b)]
 	models.RUnlock()
@@ -180,7 +205,7 @@ func intern(b []byte) string {
 	if models.m == nil {
 		models.m = make(map[string]string)
 	}
-	if len(models.m) < 1024 {
+	if len(models.m) < maxModels {
 		models.m[s] = s
 	}
 	models.Unlock()
@@ -210,12 +235,19 @@ func requestProvider(req *http.Request) Provider {
 	return Generic
 }
 
+// mediaTokens is what EstimateTokens counts for one image, audio or file
+// part: providers charge media by size (OpenAI 85–1,105 tokens for an
+// image, Anthropic up to about 1,600), not by the bytes of its encoding.
+const mediaTokens = 1000
+
 // EstimateTokens estimates the tokens a provider's rate limiter charges for
 // a JSON request body, the way providers document it: one token per four
 // characters of text (every string under "content", "text", "system",
-// "input" or "prompt"), rounded up, plus the output allowance (max_tokens,
-// max_completion_tokens, max_output_tokens or maxOutputTokens). It returns
-// 0 for a body that is not JSON.
+// "input", "prompt" or "parts"), rounded up; mediaTokens for each media part
+// inside them ("image_url", "image", "source", "inline_data"/"inlineData",
+// "file_data"/"fileData", "input_audio": its base64 data is not text); plus
+// the output allowance (max_tokens, max_completion_tokens, max_output_tokens
+// or maxOutputTokens). It returns 0 for a body that is not JSON.
 func EstimateTokens(body []byte) int64 {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
@@ -223,13 +255,13 @@ func EstimateTokens(body []byte) int64 {
 	if d.Decode(&v) != nil {
 		return 0
 	}
-	var chars, out int64
+	var chars, media, out int64
 	var walk func(v any, textual bool)
 	walk = func(v any, textual bool) {
 		switch x := v.(type) {
 		case string:
 			if textual {
-				chars += int64(len([]rune(x)))
+				chars += int64(utf8.RuneCountInString(x))
 			}
 		case []any:
 			for _, e := range x {
@@ -244,8 +276,14 @@ func EstimateTokens(body []byte) int64 {
 							out = max(out, i)
 						}
 					}
-				case "content", "text", "system", "input", "prompt":
+				case "content", "text", "system", "input", "prompt", "parts":
 					walk(e, true)
+				case "image_url", "image", "source", "inline_data", "inlineData", "file_data", "fileData", "input_audio":
+					if textual {
+						media++
+					} else {
+						walk(e, false)
+					}
 				default:
 					walk(e, textual && k != "type" && k != "role")
 				}
@@ -253,9 +291,25 @@ func EstimateTokens(body []byte) int64 {
 		}
 	}
 	walk(v, false)
-	in := (chars + 3) / 4
-	if out > math.MaxInt64-in { // saturate rather than wrap around
+	return satAdd((chars+3)/4, satMul(media, mediaTokens), out)
+}
+
+// satAdd adds non-negative numbers, saturating rather than wrapping around.
+func satAdd(xs ...int64) int64 {
+	var sum int64
+	for _, x := range xs {
+		if x > math.MaxInt64-sum {
+			return math.MaxInt64
+		}
+		sum += x
+	}
+	return sum
+}
+
+// satMul multiplies non-negative numbers, saturating.
+func satMul(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
 		return math.MaxInt64
 	}
-	return in + out
+	return a * b
 }

@@ -106,20 +106,14 @@ func parseCount(s string) int64 {
 	return n
 }
 
-// parseResetDuration parses "6m0s", "1.146s", "12ms" or "20" (seconds).
+// parseResetDuration parses a Go duration ("6m0s", "1.146s", "12ms") or a
+// number of seconds ("20", "1e3"), saturating at 24h.
 func parseResetDuration(s string) (time.Duration, bool) {
 	s = strings.TrimSpace(s)
 	if v, ok := parseNumber(s); ok {
 		return seconds(v, time.Second)
 	}
-	if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, false
-	}
-	return min(d, maxWait), true
+	return parseGoDuration(s)
 }
 
 // parseResetTime parses an RFC 3339 time or an epoch (seconds, or

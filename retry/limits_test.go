@@ -26,10 +26,15 @@ func TestParseResetDuration(t *testing.T) {
 		"negative":      {"-1s", 0, false},
 		"negative int":  {"-5", 0, false},
 		"plus":          {"+5s", 0, false},
-		"exponent":      {"1e3", 0, false},
+		"exponent":      {"1e3", 1000 * time.Second, true},
+		"huge exponent": {"1e30", 24 * time.Hour, true},
+		"exponent unit": {"1e3ms", time.Second, true},
+		"space inside":  {"1 s", 0, false},
+		"unknown unit":  {"5d", 0, false},
+		"trailing junk": {"5sx", 0, false},
 		"garbage":       {"soon", 0, false},
 		"empty":         {"", 0, false},
-		"overflow":      {"9999999999999999999h", 0, false},
+		"overflow":      {"9999999999999999999h", 24 * time.Hour, true},
 		"unit only":     {"s", 0, false},
 		"negative zero": {"-0s", 0, false},
 	}
@@ -116,7 +121,7 @@ func TestParseLimits(t *testing.T) {
 			"anthropic-ratelimit-tokens-reset", "2026-11-27T08:00:02Z",
 			"anthropic-ratelimit-input-tokens-reset", "2026-11-27T08:00:03Z",
 			"anthropic-ratelimit-output-tokens-reset", "2026-11-27T08:00:04Z",
-		}, ts(1000), Limits{
+		}, ts(100), Limits{
 			{Reset: SourceAnthropicRequestsReset, Limit: 50, Remaining: 49, Until: time.Second},
 			{Reset: SourceAnthropicTokensReset, Tokens: true, Limit: -1, Remaining: -1, Until: 2 * time.Second},
 			{Reset: SourceAnthropicInputTokens, Tokens: true, Limit: -1, Remaining: -1, Until: 3 * time.Second},
@@ -127,6 +132,9 @@ func TestParseLimits(t *testing.T) {
 		}},
 		"epoch reset": {[]string{"x-ratelimit-limit", "100", "x-ratelimit-remaining", "3", "x-ratelimit-reset", strconv.FormatInt(t0.Unix()+30, 10)}, t0, Limits{
 			{Reset: SourceResetEpoch, Limit: 100, Remaining: 3, Until: 30 * time.Second},
+		}},
+		"absurd Date ignored": {[]string{"Date", "Sat, 27 Nov 1971 08:00:00 GMT", "anthropic-ratelimit-requests-reset", "2026-11-27T08:00:10Z"}, ts(4), Limits{
+			{Reset: SourceAnthropicRequestsReset, Limit: -1, Remaining: -1, Until: 6 * time.Second},
 		}},
 		"none": {[]string{"Content-Type", "application/json"}, t0, nil},
 	}

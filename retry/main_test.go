@@ -33,3 +33,12 @@ func hdr(kv ...string) http.Header {
 func response(status int, body string, kv ...string) Outcome {
 	return Outcome{Status: status, Header: hdr(kv...), Body: []byte(body)}
 }
+
+// with calls f with key's state, under the store's lock: tests set and
+// read states through it.
+func (m *MemoryStore) with(key Key, f func(*PaceState)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, _ := m.states(key, time.Time{})
+	f(s)
+}

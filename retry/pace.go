@@ -1,8 +1,7 @@
 package retry
 
 import (
-	"context"
-	"sync"
+	"math"
 	"time"
 )
 
@@ -19,15 +18,139 @@ type Cost struct {
 // capacity refills in one minute.
 const window = time.Minute
 
-// probePoll is how often calls held behind an overload probe look again.
+// probePoll is how often calls held behind a probe look again.
 const probePoll = 500 * time.Millisecond
 
 // bookingTTL is how long a booking is kept when no response syncs it away.
 const bookingTTL = 5 * time.Minute
 
+// A HoldKind says what holds a limit's calls back. The names appear in
+// reasons.
+type HoldKind string
+
+const (
+	// HeldHint: a rate-limit hint holds every call until it expires.
+	HeldHint HoldKind = "hint"
+	// HeldWindow: the limit's windows, or the rate learned when it states
+	// none, space the calls.
+	HeldWindow HoldKind = "window"
+	// HeldOverload: the provider is overloaded: calls are held, then one at
+	// a time probes it.
+	HeldOverload HoldKind = "overload"
+	// HeldCheck: a suspiciously long hint is being checked: calls are held
+	// while one probe goes.
+	HeldCheck HoldKind = "long-hint check"
+	// HeldBlock: the limit or its credential refuses calls for long (quota
+	// exhausted, a long hint a probe confirmed): calls give up unsent, one
+	// probe per interval.
+	HeldBlock HoldKind = "block"
+)
+
+// class is the class of a call that never got an answer because of k.
+func (k HoldKind) class(v Verdict) Class {
+	switch k {
+	case HeldHint, HeldWindow, HeldCheck:
+		return RateLimited
+	case HeldOverload:
+		return Overloaded
+	case HeldBlock:
+		return v.Class
+	}
+	return ""
+}
+
+// A Hold is what one outcome asks of every call to its limit; Decide sets
+// it, PaceState.Observe applies it.
+type Hold struct {
+	// By is the kind of hold; "" asks nothing.
+	By HoldKind `json:"by,omitempty"`
+	// For is how long: the hint (HeldHint), the time before the check's
+	// probe (HeldCheck), the overload hold (HeldOverload), the block's
+	// length (HeldBlock; 0: until a probe succeeds).
+	For time.Duration `json:"for,omitempty"`
+	// Scope is what a block holds: the limit, or every limit of its
+	// credential.
+	Scope Scope `json:"scope,omitempty"`
+	// Class and Reason are what a call blocked unsent gives up with.
+	Class  Class  `json:"class,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Every is how often a blocked limit is probed.
+	Every time.Duration `json:"every,omitempty"`
+}
+
+// A Block is a limit (or a credential) that refuses calls for long: calls
+// give up unsent, and one call per Every probes it.
+type Block struct {
+	Class  Class  `json:"class"`
+	Reason string `json:"reason"`
+	// Since is when the block began: a success of a call sent after it ends
+	// the block.
+	Since time.Time `json:"since"`
+	// Until is when the block ends by itself (a confirmed hint), or zero.
+	Until time.Time `json:"until"`
+	// Every is the probe interval; Next is when the next probe may go.
+	Every time.Duration `json:"every"`
+	Next  time.Time     `json:"next"`
+}
+
+// A Rate is a send rate learned from a limit's refusals when the provider
+// states no windows, in the manner of CUBIC (as the AWS SDKs' adaptive retry
+// mode does, but per limit): each refusal of a call sent after the last
+// decrease sets Max to the current rate and restarts the curve, which falls
+// to 0.7·Max, comes back to Max in rateRecovery along a concave cubic, and
+// then probes above it along a convex one — but never above rateHeadroom
+// times the rate calls have recently succeeded at, so that a limit whose
+// calls wait in line (or that is idle) does not climb on time alone. Calls
+// are spaced at the rate: no burst, and none right after a refusal.
+type Rate struct {
+	// Max is the rate at the last decrease, in calls per second.
+	Max float64 `json:"max"`
+	// Since is when the last decrease happened.
+	Since time.Time `json:"since"`
+	// TAT is when the next call may be sent at the rate.
+	TAT time.Time `json:"tat"`
+	// Counting reports that Max is the first estimate, the successes of
+	// the minute before the first refusal per second, and still counts
+	// those of calls sent by then whose answers come later; a decrease
+	// ends it.
+	Counting bool `json:"counting,omitempty"`
+}
+
+// The learned rate's curve: the decrease factor, the time back to Max, how
+// far above the recent successes it may climb, and how far above Max the
+// curve may climb before the rate is forgotten.
+const (
+	rateBeta     = 0.7
+	rateRecovery = 30 * time.Second
+	rateHeadroom = 1.5
+	rateForget   = 16
+	// minRecent is the fewest recent successes a first rate is learned
+	// from; with fewer, the refusals are left to the backoff.
+	minRecent = 2
+)
+
+// cubic is the curve's rate at t, in calls per second.
+func (r *Rate) cubic(t time.Time) float64 {
+	u := t.Sub(r.Since).Seconds()/rateRecovery.Seconds() - 1
+	return r.Max * (1 + (1-rateBeta)*u*u*u)
+}
+
+// rate is the learned rate at t: the curve, capped at rateHeadroom times
+// the recent successes (but not below Max).
+func (s *PaceState) rate(t time.Time) float64 {
+	return min(s.Rate.cubic(t), max(s.Rate.Max, rateHeadroom*s.recent(t)/window.Seconds()))
+}
+
+// interval is the time between two calls at the learned rate at t.
+func (s *PaceState) interval(t time.Time) time.Duration {
+	return time.Duration(float64(time.Second) / max(s.rate(t), 1e-3))
+}
+
 // PaceState is what is known about one limit key (provider, model,
-// credential): the provider's rate-limit windows, a hold, and the overload
-// state. The zero value knows nothing and lets every call go. Its methods
+// credential): the provider's rate-limit windows or a rate learned without
+// them, a hold, the overload, a check of a long hint, a block, and the
+// latency. It is also the state of a credential's scope, where only Block
+// is used. The zero value knows nothing and lets every call go. Its methods
 // are pure: time and randomness are arguments. It is not safe for
 // concurrent use; a Store serializes access to it.
 type PaceState struct {
@@ -47,14 +170,31 @@ type PaceState struct {
 	// can count the calls in flight; after it, calls are booked only while
 	// the provider reports windows.
 	Answered bool `json:"answered,omitempty"`
-	// Overloads counts consecutive overloaded failures; while positive,
-	// calls are held and then let through one probe at a time.
+	// Overloads counts consecutive overloaded failures (probes included);
+	// while positive, calls are held and then let through one probe at a
+	// time.
 	Overloads int `json:"overloads,omitempty"`
 	// OverloadSince is when Overloads last grew; failures of calls sent
 	// before it are not counted again.
 	OverloadSince time.Time `json:"overload_since"`
+	// Check is when the check of a suspiciously long hint began, or zero:
+	// while set, calls are held and then let through one probe at a time.
+	Check time.Time `json:"check"`
 	// ProbeUntil is when the probe in flight, if any, expires.
 	ProbeUntil time.Time `json:"probe_until"`
+	// Block, when set, makes calls give up unsent but for one probe per
+	// interval.
+	Block *Block `json:"block,omitempty"`
+	// Rate, when set, paces calls to a limit that states no windows.
+	Rate *Rate `json:"rate,omitempty"`
+	// Recent counts successes in about the last minute (decayed
+	// exponentially), as of RecentAt: the first learned rate.
+	Recent   float64   `json:"recent,omitempty"`
+	RecentAt time.Time `json:"recent_at"`
+	// Latency estimates how fast an attempt can be answered: the fastest
+	// recent success, drifting up slowly (an eighth of the way per
+	// success).
+	Latency time.Duration `json:"latency,omitempty"`
 }
 
 // A PaceWindow is one provider window as the pacer models it.
@@ -77,6 +217,77 @@ type PaceWindow struct {
 type Booking struct {
 	At   time.Time `json:"at"`
 	Cost Cost      `json:"cost"`
+}
+
+// An Ask is a call asking its limit's pacer when it may send.
+type Ask struct {
+	// Now is the asker's clock. A store with its own clock (a shared one)
+	// reads every other time of the Ask relative to Now.
+	Now time.Time
+	// NotBefore is when the call's own delay ends; zero or before Now
+	// means now.
+	NotBefore time.Time
+	// Deadline is the caller's deadline, or zero. Nothing is booked so late
+	// that an attempt could not finish before it (MinAttemptTime, or the
+	// limit's Latency if longer).
+	Deadline       time.Time
+	MinAttemptTime time.Duration
+	// Cost is what the call takes from the windows.
+	Cost Cost
+	// Tokens, when not nil, estimates the call's tokens; a store calls it
+	// only when the limit has a token window and Cost.Tokens is 0, outside
+	// any lock (it may read a large body), and reports the estimate in
+	// Verdict.Cost.
+	Tokens func() int64
+	// Booked, when not zero, is the place the call holds (it slept until
+	// then), booked at BookedAt: the pacer confirms it, or, when a hold,
+	// an overload, a check or a block began since, books anew.
+	Booked, BookedAt time.Time
+	// ProbeTimeout is how long a probe may take before another call may
+	// probe in its place.
+	ProbeTimeout time.Duration
+}
+
+// A Verdict is the pacer's answer to an Ask.
+type Verdict struct {
+	// At is when the call may be sent (Booked) or should ask again.
+	At time.Time
+	// Booked reports that the call holds a place at At.
+	Booked bool
+	// Confirmed reports that the place asked about (Ask.Booked) stands.
+	Confirmed bool
+	// By is what holds the call when At is later than it asked, or what
+	// blocks it; "" when nothing does.
+	By HoldKind
+	// Probe reports that the call is the limit's probe (of an overload, a
+	// check or a block).
+	Probe bool
+	// Class and Reason say why a blocked call gives up, Until when the
+	// block ends by itself (zero: only a probe ends it).
+	Class  Class
+	Reason string
+	Until  time.Time
+	// Window is the longest window the limit is known to have, or 0.
+	Window time.Duration
+	// Latency is the limit's latency estimate, or 0 when unknown.
+	Latency time.Duration
+	// Cost is the cost the call was booked with (its token estimate, when
+	// the store asked for it).
+	Cost Cost
+}
+
+// An Observation is what a response taught about its limit key.
+type Observation struct {
+	// Now is when the response arrived.
+	Now time.Time
+	// Sent is when the call was sent: the time the pacer gave it.
+	Sent time.Time
+	// Class is the outcome's class, "" for a success.
+	Class Class
+	// Limits are the windows the response reported.
+	Limits Limits
+	// Hold is what the decision asked of the limit.
+	Hold Hold
 }
 
 // countsTokens reports whether a token window paces calls: only then is a
@@ -105,107 +316,288 @@ func (w *PaceWindow) cost(c Cost) time.Duration {
 	return time.Duration(n) * w.Interval
 }
 
-// Reserve asks to send a call of cost c at now or later. It returns the
-// time at which the call may be sent and true, having booked it; or, when
-// the call must ask again later (it is held behind an overload probe) or
-// the time is after latest (the zero Time means no limit), the time to ask
-// again and false, having booked nothing.
-func (s *PaceState) Reserve(now, latest time.Time, c Cost, cfg OverloadConfig) (time.Time, bool) {
-	at := now
-	if s.Hold.After(at) {
-		at = s.Hold
+// probing is what holds calls behind one probe at a time, if anything.
+func (s *PaceState) probing() HoldKind {
+	switch {
+	case !s.Check.IsZero():
+		return HeldCheck
+	case s.Overloads > 0:
+		return HeldOverload
 	}
-	probe := s.Overloads > 0
-	if probe {
+	return ""
+}
+
+// Book answers a call asking to send (see Ask and Verdict); cred is the
+// state of the limit's credential, or nil. In order:
+//
+//   - A place asked about (Ask.Booked) stands unless a hold, an overload, a
+//     check or a block began, or the rate fell, since it was booked; else
+//     the call is booked anew.
+//   - A block, of the credential or the limit, refuses the call unbooked
+//     (By HeldBlock) unless its probe may go: not before Next, one at a
+//     time; a block past its Until is lifted.
+//   - The call's time is the latest of now, its NotBefore and the hold.
+//   - While an overload or a check holds the limit, a call whose time
+//     (windows included) is later than now is told to come back then, and
+//     while a probe is in flight every call is told to look again within
+//     probePoll; otherwise the call is the probe, sent now.
+//   - The windows (or the learned rate) delay it until it fits.
+//   - A time too late for an attempt to finish before the deadline books
+//     nothing.
+//
+// Otherwise the call is booked at its time.
+func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
+	now := a.Now
+	v := Verdict{Window: s.window(), Latency: s.Latency, Cost: a.Cost}
+	if !a.Booked.IsZero() {
+		if !s.heldSince(cred, a.BookedAt, a.Booked) {
+			v.At, v.Booked, v.Confirmed = a.Booked, true, true
+			return v
+		}
+	}
+	var probed []*PaceState // blocks this call probes, if it is booked
+	for _, st := range []*PaceState{cred, s} {
+		if st == nil || st.Block == nil {
+			continue
+		}
+		b := st.Block
+		switch {
+		case !b.Until.IsZero() && !now.Before(b.Until):
+			st.Block = nil
+		case now.Before(b.Next) || st.ProbeUntil.After(now):
+			v.At, v.By, v.Class, v.Reason, v.Until = later(b.Next, st.ProbeUntil), HeldBlock, b.Class, b.Reason, b.Until
+			return v
+		default:
+			probed = append(probed, st)
+		}
+	}
+
+	at, by := later(now, a.NotBefore), HoldKind("")
+	if s.Hold.After(at) {
+		at, by = s.Hold, HeldHint
+	}
+	p := s.probing()
+	if p != "" {
 		switch {
 		case s.ProbeUntil.After(now):
-			return later(at, earlier(s.ProbeUntil, now.Add(probePoll))), false
+			v.At, v.By = later(at, earlier(s.ProbeUntil, now.Add(probePoll))), p
+			return v
 		case at.After(now):
-			return at, false
+			v.At, v.By = at, p
+			return v
 		}
 	}
 	for i := range s.Windows {
 		w := &s.Windows[i]
-		if d := w.cost(c); d > 0 {
+		if d := w.cost(a.Cost); d > 0 {
 			if t := w.TAT.Add(d - w.Span); t.After(at) {
-				at = t
+				at, by = t, HeldWindow
 			}
 		}
 	}
-	if !latest.IsZero() && at.After(latest) {
-		return at, false
+	if s.Rate != nil && s.Rate.TAT.After(at) {
+		at, by = s.Rate.TAT, HeldWindow
 	}
-	if probe {
-		s.ProbeUntil = at.Add(cfg.ProbeTimeout)
+	v.At, v.By = at, by
+	if !a.Deadline.IsZero() && at.Add(max(a.MinAttemptTime, s.Latency)).After(a.Deadline) {
+		return v
+	}
+	if (p != "" || len(probed) > 0) && at.After(now) {
+		return v // a probe is booked only to go now: the others wait while it is in flight
+	}
+
+	v.Booked = true
+	if p != "" {
+		s.ProbeUntil = at.Add(a.ProbeTimeout)
+		v.Probe, v.By = true, p
+	}
+	for _, st := range probed {
+		st.Block.Next = now.Add(st.Block.Every)
+		st.ProbeUntil = at.Add(a.ProbeTimeout)
+		v.Probe, v.By = true, HeldBlock
 	}
 	for i := range s.Windows {
 		w := &s.Windows[i]
-		w.TAT = later(w.TAT, at).Add(w.cost(c))
+		w.TAT = later(w.TAT, at).Add(w.cost(a.Cost))
+	}
+	if s.Rate != nil {
+		s.Rate.TAT = at.Add(s.interval(at))
 	}
 	if len(s.Windows) > 0 || !s.Answered {
-		s.Bookings = append(s.Bookings, Booking{At: at, Cost: c})
+		s.Bookings = append(s.Bookings, Booking{At: at, Cost: a.Cost})
 	}
-	return at, true
+	return v
 }
 
-// An Observation is what a response taught about its limit key.
-type Observation struct {
-	// Sent is when the call was sent: the time Reserve returned for it.
-	Sent time.Time
-	// Class is the outcome's class, "" for a success.
-	Class Class
-	// Limits are the windows the response reported.
-	Limits Limits
-	// Hold, when after the current hold, holds every call until then.
-	Hold time.Time
-	// Rand is a number in [0, 1) for the overload hold's jitter.
-	Rand float64
+// heldSince reports whether, since a call was booked (at bookedAt, to be
+// sent at at), a hold past at, an overload, a check or a block began, or the
+// learned rate fell: a call booked before then must not be sent into it.
+func (s *PaceState) heldSince(cred *PaceState, bookedAt, at time.Time) bool {
+	blockedSince := func(st *PaceState) bool { return st != nil && st.Block != nil && st.Block.Since.After(bookedAt) }
+	return s.Hold.After(at) || s.Overloads > 0 && s.OverloadSince.After(bookedAt) ||
+		s.Check.After(bookedAt) || blockedSince(s) || blockedSince(cred) ||
+		s.Rate != nil && s.Rate.Since.After(bookedAt) // the rate fell: the line is spaced anew
 }
 
-// Observe folds what a response, arriving at now, taught into the state:
-// windows reported with a limit and a remaining count are synced to the
-// provider's count (if the response is not older than the last one
-// applied), a later hold replaces the current one, the first overloaded
-// failure and each failed probe grow the overload hold, and any other
-// answer to a call sent since the overload began ends it. A canceled call (the
-// caller's context ended) ends nothing; it only frees the probe's place.
-func (s *PaceState) Observe(now time.Time, o Observation, cfg OverloadConfig) {
+// window is the longest window the state knows, or 0.
+func (s *PaceState) window() time.Duration {
+	var w time.Duration
+	for _, pw := range s.Windows {
+		w = max(w, pw.Span)
+	}
+	return w
+}
+
+// Observe folds what a response taught into the state, and into cred (the
+// credential's state, or nil) what names the credential:
+//
+//   - Windows reported with a limit and a remaining count are synced to the
+//     provider's count, if the response is not older than the last one
+//     applied; the learned rate is then dropped.
+//   - The decision's Hold applies: a hint holds the limit until it expires;
+//     a check holds it for For and starts the check (unless one is on); an
+//     overload holds it for For, the first time and after each failed probe
+//     (a call sent after the hold began); a block is set on its scope.
+//   - An answer other than an overload to a call sent since the overload
+//     began ends it; one other than a long hint to a call sent since the
+//     check began ends the check; a success of a call sent since a block
+//     began lifts the block. A canceled call (the caller's context ended)
+//     ends nothing: it only frees the probe's place.
+//   - A rate-limit refusal without a hint to honour (none, or one under
+//     check) when the limit has no windows teaches the rate: the first (if
+//     at least minRecent calls succeeded in the last minute) sets Max to
+//     the successes of the last minute per second (counting those of calls
+//     then in flight as they come), later ones (of calls sent after the
+//     last decrease) to the current rate; either way the rate falls to
+//     0.7·Max, and the next call waits one interval.
+//   - A success counts toward Recent and the Latency.
+func (s *PaceState) Observe(cred *PaceState, o Observation) {
+	now := o.Now
 	if o.Class != Canceled {
 		s.Answered = true
 	}
-	if !o.Sent.Before(s.Synced) {
-		s.sync(now, o)
+	if !o.Sent.Before(s.Synced) && s.sync(now, o) {
+		s.Rate = nil
 	}
-	if o.Hold.After(s.Hold) {
-		s.Hold = o.Hold
-	}
-	switch {
-	case o.Class == Overloaded && (s.Overloads == 0 || !o.Sent.Before(s.OverloadSince) && !o.Sent.Before(s.Hold)):
-		// The first overload, or a probe's (a call sent after the hold):
-		// calls sent earlier report the same overload again.
-		s.Overloads++
-		s.OverloadSince = now
-		s.ProbeUntil = time.Time{}
-		hold := Policy{Base: cfg.Base, Max: cfg.Max, Multiplier: 2, Jitter: JitterEqual}
-		lo, hi := hold.backoff(s.Overloads)
-		if h := now.Add(lo + time.Duration(o.Rand*float64(hi-lo))); h.After(s.Hold) {
-			s.Hold = h
+	if o.Class == "" {
+		s.Recent = s.recent(now) + 1
+		s.RecentAt = now
+		if s.Rate != nil && s.Rate.Counting && !o.Sent.After(s.Rate.Since) {
+			s.Rate.Max += 1 / window.Seconds() // it was in flight at the first refusal
 		}
-	case o.Class == Canceled && !o.Sent.Before(s.OverloadSince):
-		// The caller gave up: no news of the provider. The overload lasts,
-		// but the probe's place is free.
+		if lat := now.Sub(o.Sent); lat >= 0 {
+			if s.Latency == 0 || lat < s.Latency {
+				s.Latency = lat
+			} else {
+				s.Latency += (lat - s.Latency) / 8
+			}
+		}
+	}
+
+	h := o.Hold
+	switch h.By {
+	case HeldHint:
+		s.Hold = later(s.Hold, now.Add(h.For))
+	case HeldCheck:
+		if s.Check.IsZero() && s.Block == nil {
+			s.Check, s.ProbeUntil = now, time.Time{}
+			s.Hold = later(s.Hold, now.Add(h.For))
+		}
+	case HeldOverload:
+		if s.Overloads == 0 || !o.Sent.Before(s.OverloadSince) && !o.Sent.Before(s.Hold) {
+			// The first overload, or a probe's (a call sent after the
+			// hold): calls sent earlier report the same overload again.
+			s.Overloads++
+			s.OverloadSince, s.ProbeUntil = now, time.Time{}
+			s.Hold = later(s.Hold, now.Add(h.For))
+		}
+	case HeldBlock:
+		st := s
+		if h.Scope == ScopeCredential && cred != nil {
+			st = cred
+		}
+		b := &Block{Class: h.Class, Reason: h.Reason, Since: now, Every: h.Every, Next: now.Add(h.Every)}
+		if h.For > 0 {
+			b.Until = now.Add(h.For)
+		}
+		if st.Block != nil {
+			b.Since = st.Block.Since // a probe refused again: the block goes on
+		}
+		st.Block, st.ProbeUntil = b, time.Time{}
+		s.Check = time.Time{}
+	}
+
+	answered := o.Class != Canceled
+	if !s.Check.IsZero() && !o.Sent.Before(s.Check) && h.By != HeldCheck && h.By != HeldBlock {
+		if answered {
+			s.Check = time.Time{}
+		}
 		s.ProbeUntil = time.Time{}
-	case o.Class != Overloaded && !o.Sent.Before(s.OverloadSince):
-		s.Overloads, s.ProbeUntil = 0, time.Time{}
+	}
+	if s.Overloads > 0 && o.Class != Overloaded && !o.Sent.Before(s.OverloadSince) {
+		if answered {
+			s.Overloads = 0
+		}
+		s.ProbeUntil = time.Time{}
+	}
+	for _, st := range []*PaceState{s, cred} {
+		if st == nil || st.Block == nil || o.Sent.Before(st.Block.Since) {
+			continue
+		}
+		switch {
+		case o.Class == "":
+			st.Block, st.ProbeUntil = nil, time.Time{}
+		case o.Class == Canceled && h.By != HeldBlock:
+			st.ProbeUntil = time.Time{}
+		}
+	}
+
+	if o.Class == RateLimited && len(s.Windows) == 0 && (h.By == "" || h.By == HeldCheck) {
+		switch {
+		case s.Rate == nil && s.recent(now) >= minRecent:
+			s.Rate = &Rate{Max: s.recent(now) / window.Seconds(), Since: now, Counting: true}
+		case s.Rate != nil && o.Sent.After(s.Rate.Since):
+			s.Rate.Max, s.Rate.Since, s.Rate.Counting = s.rate(now), now, false
+		}
+		if s.Rate != nil && s.Rate.Since.Equal(now) {
+			// The bucket is empty now; the calls in line book anew (see
+			// heldSince), so their places are given up.
+			s.Rate.TAT = now.Add(s.interval(now))
+		}
+	}
+	if s.Rate != nil && s.Rate.cubic(now) > rateForget*s.Rate.Max {
+		s.Rate = nil // far above any refusal: it no longer paces anything
 	}
 	s.prune(now, o)
 }
 
-// Quiet reports whether a success that reported no windows and sets no
-// hold would change nothing: the provider has been answering without
-// windows and is not overloaded. Callers may skip observing it.
-func (s *PaceState) Quiet() bool {
-	return s.Answered && len(s.Windows) == 0 && s.Overloads == 0 && len(s.Bookings) == 0
+// recent is Recent decayed to now: successes in about the last minute.
+func (s *PaceState) recent(now time.Time) float64 {
+	if s.Recent == 0 || !now.After(s.RecentAt) {
+		return s.Recent
+	}
+	return s.Recent * math.Exp(-now.Sub(s.RecentAt).Seconds()/window.Seconds())
+}
+
+// Idle reports whether the state carries no information at now that a new
+// state would not: no hold, overload, check, block or learned rate, every
+// window full again, no booking younger than a window. A store may forget
+// an idle state.
+func (s *PaceState) Idle(now time.Time) bool {
+	if s.Hold.After(now) || s.Overloads > 0 || !s.Check.IsZero() || s.Block != nil || s.Rate != nil || s.ProbeUntil.After(now) {
+		return false
+	}
+	for _, w := range s.Windows {
+		if w.TAT.After(now) {
+			return false
+		}
+	}
+	for _, b := range s.Bookings {
+		if now.Sub(b.At) < window {
+			return false
+		}
+	}
+	return true
 }
 
 // sync sets each reported window from the provider's state and replays the
@@ -218,14 +610,15 @@ func (s *PaceState) Quiet() bool {
 // then, else it is full at now+(limit−remaining) intervals and holds one
 // minute's limit. The state is taken as of now, which errs on the side of
 // caution when the provider counted it at admission. Of two responses to
-// calls sent at the same instant, the more cautious wins.
-func (s *PaceState) sync(now time.Time, o Observation) {
+// calls sent at the same instant, the more cautious wins. It reports
+// whether any window was synced.
+func (s *PaceState) sync(now time.Time, o Observation) bool {
 	synced, same := false, o.Sent.Equal(s.Synced)
 	for _, l := range o.Limits {
 		if l.Limit <= 0 || l.Remaining < 0 {
 			continue
 		}
-		w := s.window(l)
+		w := s.paceWindow(l)
 		old := w.TAT
 		w.Interval = window / time.Duration(l.Limit)
 		if l.Until >= 0 {
@@ -252,7 +645,7 @@ func (s *PaceState) sync(now time.Time, o Observation) {
 		synced = true
 	}
 	if !synced {
-		return
+		return false
 	}
 	s.Synced = o.Sent
 	kept := s.Bookings[:0]
@@ -262,10 +655,11 @@ func (s *PaceState) sync(now time.Time, o Observation) {
 		}
 	}
 	s.Bookings = kept
+	return true
 }
 
-// window returns the state's window for l, adding it if new.
-func (s *PaceState) window(l Window) *PaceWindow {
+// paceWindow returns the state's window for l, adding it if new.
+func (s *PaceState) paceWindow(l Window) *PaceWindow {
 	for i := range s.Windows {
 		if s.Windows[i].Reset == l.Reset {
 			return &s.Windows[i]
@@ -302,35 +696,4 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// A Store keeps the PaceState of every limit key. Implementations must be
-// safe for concurrent use.
-type Store interface {
-	// Update calls f with key's state and keeps what f leaves in it. Calls
-	// for the same key are serialized; f may run more than once (an
-	// optimistic store retries it) and must not block.
-	Update(ctx context.Context, key string, f func(*PaceState)) error
-}
-
-// MemoryStore is a Store in process memory. The zero value is ready to use.
-type MemoryStore struct {
-	mu sync.Mutex
-	m  map[string]*PaceState
-}
-
-// Update implements Store. It never fails.
-func (m *MemoryStore) Update(_ context.Context, key string, f func(*PaceState)) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = make(map[string]*PaceState)
-	}
-	s, ok := m.m[key]
-	if !ok {
-		s = new(PaceState)
-		m.m[key] = s
-	}
-	f(s)
-	return nil
 }

@@ -9,7 +9,19 @@ import (
 	"time"
 )
 
-var overloadCfg = OverloadConfig{Base: 2 * time.Second, Max: 20 * time.Second, ProbeTimeout: 30 * time.Second}
+// probeTimeout is the probe timeout of the tests' asks.
+const probeTimeout = 30 * time.Second
+
+// holdUntil is a hint's hold, observed at now, that lasts until until.
+func holdUntil(now, until time.Time) Hold { return Hold{By: HeldHint, For: until.Sub(now)} }
+
+// overload is an overload hold of d.
+func overload(d time.Duration) Hold { return Hold{By: HeldOverload, For: d} }
+
+// book asks s at now for a call of cost c.
+func book(s *PaceState, now time.Time, c Cost) Verdict {
+	return s.Book(nil, Ask{Now: now, Cost: c, ProbeTimeout: probeTimeout})
+}
 
 var one = Cost{Requests: 1}
 
@@ -24,23 +36,23 @@ func requests(limit, remaining int64) Limits {
 // reserve books a call and fails the test unless it is booked at want.
 func reserve(t *testing.T, s *PaceState, now time.Time, c Cost, want time.Time) {
 	t.Helper()
-	at, ok := s.Reserve(now, time.Time{}, c, overloadCfg)
-	if !ok || !at.Equal(want) {
-		t.Fatalf("Reserve(%v) = %v, %v; want %v, true", now.Sub(t0), at.Sub(t0), ok, want.Sub(t0))
+	v := book(s, now, c)
+	if !v.Booked || !v.At.Equal(want) {
+		t.Fatalf("Book(%v) = %v, %v; want %v, true", now.Sub(t0), v.At.Sub(t0), v.Booked, want.Sub(t0))
 	}
 }
 
-// refused fails the test unless a Reserve at now is refused with the time to
+// refused fails the test unless a Book at now is refused with the time to
 // come back want.
 func refused(t *testing.T, s *PaceState, now time.Time, want time.Time) {
 	t.Helper()
 	n := len(s.Bookings)
-	at, ok := s.Reserve(now, time.Time{}, one, overloadCfg)
-	if ok || !at.Equal(want) {
-		t.Fatalf("Reserve(%v) = %v, %v; want %v, false", now.Sub(t0), at.Sub(t0), ok, want.Sub(t0))
+	v := book(s, now, one)
+	if v.Booked || !v.At.Equal(want) {
+		t.Fatalf("Book(%v) = %v, %v; want %v, false", now.Sub(t0), v.At.Sub(t0), v.Booked, want.Sub(t0))
 	}
 	if len(s.Bookings) != n {
-		t.Fatalf("a refused Reserve booked: %d bookings, want %d", len(s.Bookings), n)
+		t.Fatalf("a refused Book booked: %d bookings, want %d", len(s.Bookings), n)
 	}
 }
 
@@ -56,7 +68,7 @@ func TestPaceZeroStateLetsEverythingGo(t *testing.T) {
 
 func TestPaceSyncedWindowSpacesCallsOnceEmpty(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 2)}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 2)})
 	if len(s.Windows) != 1 || s.Windows[0].Interval != time.Second || s.Windows[0].Span != time.Minute || !s.Windows[0].TAT.Equal(ts(58)) {
 		t.Fatalf("Windows = %+v, want one with Interval 1s, Span 1m, TAT t0+58s", s.Windows)
 	}
@@ -78,7 +90,7 @@ func TestPaceSyncedWindowSpacesCallsOnceEmpty(t *testing.T) {
 
 func TestPaceTokenWindow(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 60000, Remaining: 0, Until: time.Minute}}}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 60000, Remaining: 0, Until: time.Minute}}})
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 3000}, ts(3))   // 3000 tokens at 1ms each
 	reserve(t, &s, t0, Cost{Requests: 1}, t0)                    // unknown tokens: not paced by tokens
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1_000_000}, t0) // more than the window holds: refused at once by the provider, not paced
@@ -110,13 +122,13 @@ func TestPaceWindowCost(t *testing.T) {
 
 func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 60)}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 60)})
 	reserve(t, &s, ts(1), one, ts(1))
 	reserve(t, &s, ts(2), one, ts(2))
 	reserve(t, &s, ts(3), one, ts(3))
 	// The response to the call sent at 1s arrives at 5s: the provider has
 	// counted one call; the two booked after it are replayed.
-	s.Observe(ts(5), Observation{Sent: ts(1), Limits: requests(60, 59)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(5), Sent: ts(1), Limits: requests(60, 59)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
 		t.Errorf("TAT = t0+%v, want t0+8s (5s + 1 counted + 2 replayed)", got.Sub(t0))
 	}
@@ -127,17 +139,17 @@ func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 		t.Errorf("Synced = t0+%v, want t0+1s", s.Synced.Sub(t0))
 	}
 	// An older response is not applied.
-	s.Observe(ts(6), Observation{Sent: t0, Limits: requests(60, 0)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(6), Sent: t0, Limits: requests(60, 0)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
 		t.Errorf("after an older observation TAT = t0+%v, want t0+8s", got.Sub(t0))
 	}
 	// One sent at the same instant as the synced one is.
-	s.Observe(ts(6), Observation{Sent: ts(1), Limits: requests(60, 58)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(6), Sent: ts(1), Limits: requests(60, 58)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(10)) {
 		t.Errorf("after an equal observation TAT = t0+%v, want t0+10s", got.Sub(t0))
 	}
 	// Windows without a limit or a remaining count do not sync.
-	s.Observe(ts(7), Observation{Sent: ts(7), Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: -1, Until: -1}, {Reset: SourceResetTokens, Limit: 0, Remaining: 0}}}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(7), Sent: ts(7), Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: -1, Until: -1}, {Reset: SourceResetTokens, Limit: 0, Remaining: 0}}})
 	if got := s.Windows[0].TAT; !got.Equal(ts(10)) || !s.Synced.Equal(ts(1)) || len(s.Windows) != 1 {
 		t.Errorf("unsyncable windows changed the state: TAT t0+%v, Synced t0+%v, %d windows", got.Sub(t0), s.Synced.Sub(t0), len(s.Windows))
 	}
@@ -145,10 +157,10 @@ func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 
 func TestPaceTwoWindows(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Limits: Limits{
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: Limits{
 		{Reset: SourceResetRequests, Limit: 600, Remaining: 600, Until: 0},
 		{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 0, Until: time.Minute},
-	}}, overloadCfg)
+	}})
 	if len(s.Windows) != 2 {
 		t.Fatalf("Windows = %d, want 2", len(s.Windows))
 	}
@@ -156,7 +168,7 @@ func TestPaceTwoWindows(t *testing.T) {
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 500}, ts(5))
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1}, ts(5.01))
 	// Syncing again updates the windows in place.
-	s.Observe(ts(6), Observation{Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000, Until: 0}}}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(6), Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000, Until: 0}}})
 	if len(s.Windows) != 2 || !s.Windows[1].TAT.Equal(ts(6)) {
 		t.Errorf("Windows = %+v, want the token window synced to t0+6s", s.Windows)
 	}
@@ -164,53 +176,57 @@ func TestPaceTwoWindows(t *testing.T) {
 
 func TestPaceHold(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Hold: ts(10)}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Hold: holdUntil(t0, ts(10))})
 	reserve(t, &s, t0, one, ts(10))
 	reserve(t, &s, ts(5), one, ts(10))
 	reserve(t, &s, ts(12), one, ts(12))
-	s.Observe(ts(1), Observation{Sent: ts(1), Hold: ts(5)}, overloadCfg) // an earlier hold does not shorten it
+	s.Observe(nil, Observation{Now: ts(1), Sent: ts(1), Hold: holdUntil(ts(1), ts(5))}) // an earlier hold does not shorten it
 	if !s.Hold.Equal(ts(10)) {
 		t.Errorf("Hold = t0+%v, want t0+10s", s.Hold.Sub(t0))
 	}
-	s.Observe(ts(1), Observation{Sent: ts(1), Hold: ts(15)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(1), Sent: ts(1), Hold: holdUntil(ts(1), ts(15))})
 	reserve(t, &s, ts(12), one, ts(15))
 }
 
 func TestPaceLatestRefusesToBook(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Hold: ts(10), Limits: requests(60, 0)}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Hold: holdUntil(t0, ts(10)), Limits: requests(60, 0)})
 	before := s.Windows[0].TAT
-	at, ok := s.Reserve(t0, ts(9), one, overloadCfg)
+	latest := func(s *PaceState, deadline time.Time) (time.Time, bool) {
+		v := s.Book(nil, Ask{Now: t0, Deadline: deadline, Cost: one})
+		return v.At, v.Booked
+	}
+	at, ok := latest(&s, ts(9))
 	if ok || !at.Equal(ts(10)) {
-		t.Fatalf("Reserve(latest 9s) = t0+%v, %v; want t0+10s, false", at.Sub(t0), ok)
+		t.Fatalf("Book(latest 9s) = t0+%v, %v; want t0+10s, false", at.Sub(t0), ok)
 	}
 	if len(s.Bookings) != 0 || !s.Windows[0].TAT.Equal(before) {
-		t.Errorf("a refused Reserve booked: %d bookings, TAT moved %v", len(s.Bookings), s.Windows[0].TAT.Sub(before))
+		t.Errorf("a refused Book booked: %d bookings, TAT moved %v", len(s.Bookings), s.Windows[0].TAT.Sub(before))
 	}
 	// A latest equal to the time books.
-	at, ok = s.Reserve(t0, ts(10), one, overloadCfg)
+	at, ok = latest(&s, ts(10))
 	if !ok || !at.Equal(ts(10)) {
-		t.Errorf("Reserve(latest 10s) = t0+%v, %v; want t0+10s, true", at.Sub(t0), ok)
+		t.Errorf("Book(latest 10s) = t0+%v, %v; want t0+10s, true", at.Sub(t0), ok)
 	}
 
 	// The same for a window: empty at t0, it admits the next call at 1s.
 	var w PaceState
-	w.Observe(t0, Observation{Sent: t0, Limits: requests(60, 0)}, overloadCfg)
-	if at, ok = w.Reserve(t0, ts(0.5), one, overloadCfg); ok || !at.Equal(ts(1)) {
-		t.Errorf("Reserve(latest 0.5s) = t0+%v, %v; want t0+1s, false", at.Sub(t0), ok)
+	w.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 0)})
+	if at, ok = latest(&w, ts(0.5)); ok || !at.Equal(ts(1)) {
+		t.Errorf("Book(latest 0.5s) = t0+%v, %v; want t0+1s, false", at.Sub(t0), ok)
 	}
 	if !w.Windows[0].TAT.Equal(ts(60)) || len(w.Bookings) != 0 {
-		t.Errorf("a refused Reserve booked: TAT t0+%v, %d bookings", w.Windows[0].TAT.Sub(t0), len(w.Bookings))
+		t.Errorf("a refused Book booked: TAT t0+%v, %d bookings", w.Windows[0].TAT.Sub(t0), len(w.Bookings))
 	}
-	if at, ok = w.Reserve(t0, ts(1), one, overloadCfg); !ok || !at.Equal(ts(1)) {
-		t.Errorf("Reserve(latest 1s) = t0+%v, %v; want t0+1s, true", at.Sub(t0), ok)
+	if at, ok = latest(&w, ts(1)); !ok || !at.Equal(ts(1)) {
+		t.Errorf("Book(latest 1s) = t0+%v, %v; want t0+1s, true", at.Sub(t0), ok)
 	}
 }
 
 func TestPaceOverloadOneProbeAtATime(t *testing.T) {
 	var s PaceState
-	// An overloaded failure at t0; Rand 0 gives the shortest hold: Base/2.
-	s.Observe(t0, Observation{Sent: ts(-1), Class: Overloaded}, overloadCfg)
+	// An overloaded failure at t0 holds the key for 1s.
+	s.Observe(nil, Observation{Now: t0, Sent: ts(-1), Class: Overloaded, Hold: overload(time.Second)})
 	if s.Overloads != 1 || !s.Hold.Equal(ts(1)) {
 		t.Fatalf("Overloads = %d, Hold = t0+%v; want 1, t0+1s", s.Overloads, s.Hold.Sub(t0))
 	}
@@ -224,18 +240,18 @@ func TestPaceOverloadOneProbeAtATime(t *testing.T) {
 	refused(t, &s, ts(30.8), ts(31)) // no later than the probe's expiry
 	// Another overloaded failure of a call sent before the episode began is
 	// not news.
-	s.Observe(ts(2), Observation{Sent: ts(-0.5), Class: Overloaded}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(-0.5), Class: Overloaded, Hold: overload(time.Second)})
 	if s.Overloads != 1 {
 		t.Errorf("Overloads = %d after a stale failure, want 1", s.Overloads)
 	}
 	// Nor is a success of one.
-	s.Observe(ts(2), Observation{Sent: ts(-0.5)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(-0.5)})
 	if s.Overloads != 1 {
 		t.Errorf("Overloads = %d after a stale success, want 1", s.Overloads)
 	}
 	refused(t, &s, ts(2), ts(2.5))
 	// The probe succeeds: every call goes again.
-	s.Observe(ts(3), Observation{Sent: ts(1)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(3), Sent: ts(1)})
 	if s.Overloads != 0 || !s.ProbeUntil.IsZero() {
 		t.Fatalf("after the probe's success Overloads = %d, ProbeUntil = %v; want 0, zero", s.Overloads, s.ProbeUntil)
 	}
@@ -243,43 +259,27 @@ func TestPaceOverloadOneProbeAtATime(t *testing.T) {
 	reserve(t, &s, ts(3), one, ts(3))
 }
 
-func TestPaceOverloadFailingProbeGrowsTheHold(t *testing.T) {
-	// Base·2^(k−1) capped at Max, equal jitter: Rand 0 gives half of it,
-	// Rand 0.5 three quarters.
-	for _, tt := range []struct {
-		rand float64
-		want []time.Duration // the hold after the k-th consecutive overload
-	}{
-		{0, []time.Duration{1, 2, 4, 8, 10, 10}},
-		{0.5, []time.Duration{1500, 3000, 6000, 12000, 15000, 15000}},
-	} {
-		var s PaceState
-		now, sent := t0, ts(-1)
-		for k, want := range tt.want {
-			if tt.rand == 0 {
-				want *= time.Second
-			} else {
-				want *= time.Millisecond
-			}
-			s.Observe(now, Observation{Sent: sent, Class: Overloaded, Rand: tt.rand}, overloadCfg)
-			if s.Overloads != k+1 {
-				t.Fatalf("rand %v: Overloads = %d, want %d", tt.rand, s.Overloads, k+1)
-			}
-			if got := s.Hold.Sub(now); got != want {
-				t.Errorf("rand %v, overload %d: hold = %v, want %v", tt.rand, k+1, got, want)
-			}
-			// The next probe goes at the hold and fails 1s later.
-			refused(t, &s, now, s.Hold)
-			sent = s.Hold
-			reserve(t, &s, sent, one, sent)
-			now = sent.Add(time.Second)
+func TestPaceOverloadFailingProbeHoldsAgain(t *testing.T) {
+	// Each failed probe holds the key for what its decision says (5s,
+	// Overload.Max), from its answer; then the next probe goes.
+	var s PaceState
+	now, sent := t0, ts(-1)
+	s.Observe(nil, Observation{Now: now, Sent: sent, Class: Overloaded, Hold: overload(time.Second)})
+	for k := 2; k <= 6; k++ {
+		refused(t, &s, now, s.Hold)
+		sent = s.Hold
+		reserve(t, &s, sent, one, sent)
+		now = sent.Add(time.Second)
+		s.Observe(nil, Observation{Now: now, Sent: sent, Class: Overloaded, Hold: overload(5 * time.Second)})
+		if s.Overloads != k || !s.Hold.Equal(now.Add(5*time.Second)) {
+			t.Fatalf("after failed probe %d: Overloads %d, hold %v; want %d, 5s", k-1, s.Overloads, s.Hold.Sub(now), k)
 		}
 	}
 }
 
 func TestPaceOverloadProbeTimeoutLetsAnotherProbe(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
 	if !s.ProbeUntil.Equal(ts(31)) {
 		t.Fatalf("ProbeUntil = t0+%v, want t0+31s", s.ProbeUntil.Sub(t0))
@@ -297,10 +297,10 @@ func TestPaceOverloadProbeTimeoutLetsAnotherProbe(t *testing.T) {
 // told to come back before the key's hold ends.
 func TestPaceOverloadHoldOutlastsTheProbe(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
 	// A 429 of a call sent before the overload holds the key for 40s.
-	s.Observe(ts(1.5), Observation{Sent: ts(-1), Class: RateLimited, Hold: ts(40)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(-1), Class: RateLimited, Hold: holdUntil(ts(1.5), ts(40))})
 	if s.Overloads != 1 {
 		t.Fatalf("Overloads = %d, want 1", s.Overloads)
 	}
@@ -312,9 +312,9 @@ func TestPaceOverloadHoldOutlastsTheProbe(t *testing.T) {
 // the next call may probe at once.
 func TestPaceOverloadCanceledProbe(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
-	s.Observe(ts(2), Observation{Sent: ts(1), Class: Canceled}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: Canceled})
 	if s.Overloads != 1 {
 		t.Fatalf("Overloads = %d after a canceled probe, want 1", s.Overloads)
 	}
@@ -326,9 +326,9 @@ func TestPaceOverloadCanceledProbe(t *testing.T) {
 // than overloaded shows the provider is serving again.
 func TestPaceOverloadProbeWithOtherAnswer(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Class: Overloaded}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
-	s.Observe(ts(2), Observation{Sent: ts(1), Class: RateLimited, Hold: ts(4)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: RateLimited, Hold: holdUntil(ts(2), ts(4))})
 	if s.Overloads != 0 {
 		t.Fatalf("Overloads = %d, want 0", s.Overloads)
 	}
@@ -341,7 +341,7 @@ func TestPacePrunesOldBookings(t *testing.T) {
 	s.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Millisecond, Span: time.Minute}}
 	reserve(t, &s, t0, one, t0)
 	reserve(t, &s, ts(200), one, ts(200))
-	s.Observe(ts(301), Observation{Sent: ts(301)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(301), Sent: ts(301)})
 	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(200)) {
 		t.Errorf("Bookings = %v, want only the one at t0+200s", s.Bookings)
 	}
@@ -354,14 +354,14 @@ func TestPacePrunesBookingsWhenUnpaced(t *testing.T) {
 	for i := range 3 {
 		reserve(t, &s, ts(float64(i)), one, ts(float64(i)))
 	}
-	s.Observe(ts(1.5), Observation{Sent: ts(1)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(1)})
 	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(2)) {
 		t.Errorf("Bookings = %v, want only the one at t0+2s, not yet answered", s.Bookings)
 	}
 	for i := range 1000 {
 		at := ts(float64(10 + i))
 		reserve(t, &s, at, one, at)
-		s.Observe(at, Observation{Sent: at}, overloadCfg)
+		s.Observe(nil, Observation{Now: at, Sent: at})
 	}
 	if len(s.Bookings) != 0 {
 		t.Errorf("%d bookings after 1000 answered calls, want 0", len(s.Bookings))
@@ -373,26 +373,23 @@ func TestPacePrunesBookingsWhenUnpaced(t *testing.T) {
 func TestMemoryStoreConcurrent(t *testing.T) {
 	var m MemoryStore
 	ctx := context.Background()
-	keys := []string{"openai/gpt-4o/a", "openai/gpt-4o/b"}
+	keys := []Key{{OpenAI, "gpt-4o", "a"}, {OpenAI, "gpt-4o", "b"}}
 	for _, k := range keys {
-		m.Update(ctx, k, func(s *PaceState) {
-			s.Observe(t0, Observation{Sent: t0, Limits: requests(30, 30)}, overloadCfg) // 2s per call
-		})
+		m.Observe(ctx, k, Observation{Now: t0, Sent: t0, Limits: requests(30, 30)}) // 2s per call
 	}
 	var mu sync.Mutex
-	got := map[string][]time.Duration{}
+	got := map[Key][]time.Duration{}
 	var wg sync.WaitGroup
 	for i := range 64 {
 		wg.Go(func() {
 			key := keys[i%2]
-			var at time.Time
-			var ok bool
-			if err := m.Update(ctx, key, func(s *PaceState) { at, ok = s.Reserve(t0, time.Time{}, one, overloadCfg) }); err != nil || !ok {
-				t.Errorf("Update/Reserve = %v, %v", err, ok)
+			v, err := m.Book(ctx, key, Ask{Now: t0, Cost: one})
+			if err != nil || !v.Booked {
+				t.Errorf("Book = %+v, %v", v, err)
 			}
-			m.Update(ctx, key, func(s *PaceState) { s.Observe(at, Observation{Sent: at}, overloadCfg) })
+			m.Observe(ctx, key, Observation{Now: v.At, Sent: v.At})
 			mu.Lock()
-			got[key] = append(got[key], at.Sub(t0))
+			got[key] = append(got[key], v.At.Sub(t0))
 			mu.Unlock()
 		})
 	}
@@ -408,11 +405,12 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 		if !slices.Equal(got[k], want) {
 			t.Errorf("%s: times = %v, want %v", k, got[k], want)
 		}
-		m.Update(ctx, k, func(s *PaceState) {
-			if len(s.Bookings) != 32 || len(s.Windows) != 1 || !s.Windows[0].TAT.Equal(ts(64)) || s.Overloads != 0 {
-				t.Errorf("%s: %d bookings, windows %+v, overloads %d; want 32, TAT t0+64s, 0", k, len(s.Bookings), s.Windows, s.Overloads)
-			}
-		})
+		m.mu.Lock()
+		s := m.limits[k]
+		if len(s.Bookings) != 32 || len(s.Windows) != 1 || !s.Windows[0].TAT.Equal(ts(64)) || s.Overloads != 0 {
+			t.Errorf("%s: %d bookings, windows %+v, overloads %d; want 32, TAT t0+64s, 0", k, len(s.Bookings), s.Windows, s.Overloads)
+		}
+		m.mu.Unlock()
 	}
 }
 
@@ -421,7 +419,7 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 func TestPaceCapacityFromReset(t *testing.T) {
 	var s PaceState
 	// limit 60/min (1s each), 2 left, full again in 3s: a capacity of 5.
-	s.Observe(t0, Observation{Sent: t0, Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: 2, Until: 3 * time.Second}}}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: 2, Until: 3 * time.Second}}})
 	if w := s.Windows[0]; w.Span != 5*time.Second || !w.TAT.Equal(ts(3)) {
 		t.Fatalf("window = %+v, want Span 5s, TAT t0+3s", w)
 	}
@@ -439,18 +437,18 @@ func TestPaceCapacityFromReset(t *testing.T) {
 // the same overload: only the first failure and failed probes grow it.
 func TestPaceOverloadEscalatesOncePerProbe(t *testing.T) {
 	var s PaceState
-	s.Observe(ts(1), Observation{Sent: ts(0.5), Class: Overloaded, Rand: 0}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(1), Sent: ts(0.5), Class: Overloaded, Hold: overload(time.Second)})
 	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
 		t.Fatalf("after the first overload: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
 	}
 	// Booked earlier, sent during the hold, failed: the same overload.
-	s.Observe(ts(1.5), Observation{Sent: ts(1.2), Class: Overloaded, Rand: 0}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(1.2), Class: Overloaded, Hold: overload(time.Second)})
 	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
 		t.Fatalf("after a call sent during the hold: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
 	}
 	// The probe, sent after the hold, fails: the hold grows.
 	reserve(t, &s, ts(2), one, ts(2))
-	s.Observe(ts(2.5), Observation{Sent: ts(2), Class: Overloaded, Rand: 0}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2.5), Sent: ts(2), Class: Overloaded, Hold: overload(2 * time.Second)})
 	if s.Overloads != 2 || !s.Hold.Equal(ts(4.5)) {
 		t.Fatalf("after a failed probe: Overloads %d, Hold t0+%v; want 2, t0+4.5s", s.Overloads, s.Hold.Sub(t0))
 	}
@@ -461,24 +459,24 @@ func TestPaceOverloadEscalatesOncePerProbe(t *testing.T) {
 // responses the more cautious wins.
 func TestPaceSyncSameInstant(t *testing.T) {
 	var s PaceState
-	s.Observe(t0, Observation{Sent: t0, Limits: requests(60, 60)}, overloadCfg)
+	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 60)})
 	for range 3 {
 		reserve(t, &s, ts(1), one, ts(1))
 	}
 	// The first answer counts one call (59 left): the other two booked at
 	// 1s are replayed.
-	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 59)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 59)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
 		t.Fatalf("TAT = t0+%v, want t0+5s (2s + 1 counted + 2 replayed)", got.Sub(t0))
 	}
 	// A later-processed answer to a call sent at the same instant that
 	// says more is left does not make the state less cautious.
-	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 60)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 60)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
 		t.Fatalf("TAT = t0+%v after a more optimistic answer, want t0+5s", got.Sub(t0))
 	}
 	// One that says less is left does.
-	s.Observe(ts(2), Observation{Sent: ts(1), Limits: requests(60, 57)}, overloadCfg)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 57)})
 	if got := s.Windows[0].TAT; !got.Equal(ts(7)) {
 		t.Fatalf("TAT = t0+%v after a more cautious answer, want t0+7s", got.Sub(t0))
 	}

@@ -48,9 +48,11 @@ type Config struct {
 	// 1, or x-should-retry: true says so (then it uses the server_error
 	// policy). Canceled is never retried.
 	Policies map[Class]Policy
-	// MaxHint is the longest server-stated wait the engine will honour: a
-	// hint above it ends the call at once (default 2m: per-minute limits
-	// reset within 60 s, so a longer wait signals a daily or billing limit).
+	// MaxHint is the longest server-stated wait the engine will honour
+	// (default 2m: per-minute limits reset within 60 s, so a longer wait
+	// signals a daily or billing limit). A hint above it, or above any
+	// window the limit is known to have, is first checked by one probe (see
+	// Probe); confirmed and above MaxHint, it ends the held calls at once.
 	MaxHint time.Duration
 	// Spread is the fraction of a server hint that may be added above it, so
 	// that callers told the same wait do not return in lockstep (default
@@ -66,6 +68,26 @@ type Config struct {
 	// Overload is how calls to a limit are held back while its provider is
 	// overloaded.
 	Overload OverloadConfig
+	// Probe is how a limit is checked when it says "no more" for long: a
+	// suspiciously long hint, an exhausted quota.
+	Probe ProbeConfig
+	// MinAttemptTime is the least time an attempt is given: an attempt is
+	// sent only when at least this much, or the limit's observed latency if
+	// longer, is left before the caller's deadline (default 50ms). Sending
+	// with less would only lose the last response to the deadline.
+	MinAttemptTime time.Duration
+}
+
+// ProbeConfig configures the probes of a limit that refuses calls for long.
+type ProbeConfig struct {
+	// Soon is how long after a suspiciously long hint the limit is probed
+	// by one call, every other call to it held meanwhile (default 1s: a
+	// per-minute window refills one request's worth within seconds).
+	Soon time.Duration
+	// Interval is how often a blocked limit (quota exhausted, or a long
+	// hint a probe confirmed) is probed by one call; the others give up
+	// unsent (default 1m).
+	Interval time.Duration
 }
 
 // BudgetConfig configures the retry budget, a token bucket in the spirit of
@@ -84,13 +106,16 @@ type BudgetConfig struct {
 }
 
 // OverloadConfig configures how a limit key is held while its provider is
-// overloaded: after an overloaded failure every call to the key waits
-// Base·2^(k−1) (capped at Max, equal jitter) for the k-th consecutive
-// overload, then one call at a time probes until one succeeds.
+// overloaded: after the first overloaded failure every call to the key waits
+// Base, then one call at a time probes; after each failed probe the key is
+// held Max, and probed again. Holds are drawn from [d, 1.1·d]. A probe that
+// succeeds releases every held call at once, so recovery lags the provider
+// by at most about Max.
 type OverloadConfig struct {
-	// Base is the first hold (default 2s).
+	// Base is the first hold (default 1s).
 	Base time.Duration
-	// Max caps the hold (default 20s).
+	// Max is the hold after a failed probe, the longest: at most one probe
+	// per Max during an outage (default 5s).
 	Max time.Duration
 	// ProbeTimeout is how long a probe may take before another call may
 	// probe in its place (default 30s).
@@ -101,8 +126,10 @@ type OverloadConfig struct {
 //
 //   - rate_limited: 8 attempts, 1s doubling to 30s. Used only without a hint;
 //     per-minute windows refill within 60 s, which the schedule covers.
-//   - overloaded: 8 attempts, 2s doubling to 30s. Overload episodes last tens
-//     of seconds to minutes; the key-wide hold keeps the load to probes.
+//   - overloaded: 8 attempts. Its delays are not a backoff but the limit's
+//     overload hold (OverloadConfig: 1s, then 5s after a failed probe), so a
+//     call comes back when the probe may have released the limit; Base and
+//     Max here (1s, 5s) only mirror those defaults and are not used.
 //   - server_error: 4 attempts, 500ms doubling to 8s, the SDKs' own
 //     schedule; a 5xx is usually transient and a 4th failure is not.
 //   - timeout: 3 attempts, 1s doubling to 10s; a timed-out attempt was
@@ -112,7 +139,7 @@ type OverloadConfig struct {
 //   - conflict: 3 attempts, 500ms doubling to 4s.
 var DefaultPolicies = map[Class]Policy{
 	RateLimited: {MaxAttempts: 8, Base: time.Second, Max: 30 * time.Second, Multiplier: 2},
-	Overloaded:  {MaxAttempts: 8, Base: 2 * time.Second, Max: 30 * time.Second, Multiplier: 2},
+	Overloaded:  {MaxAttempts: 8, Base: time.Second, Max: 5 * time.Second, Multiplier: 2},
 	ServerError: {MaxAttempts: 4, Base: 500 * time.Millisecond, Max: 8 * time.Second, Multiplier: 2},
 	Timeout:     {MaxAttempts: 3, Base: time.Second, Max: 10 * time.Second, Multiplier: 2},
 	Connection:  {MaxAttempts: 4, Base: 250 * time.Millisecond, Max: 4 * time.Second, Multiplier: 2},
@@ -153,9 +180,12 @@ func (c *Config) fill() {
 	def(&c.MaxHint, 2*time.Minute)
 	def(&c.SpreadMin, 50*time.Millisecond)
 	def(&c.SpreadMax, 2*time.Second)
-	def(&c.Overload.Base, 2*time.Second)
-	def(&c.Overload.Max, 20*time.Second)
+	def(&c.Overload.Base, time.Second)
+	def(&c.Overload.Max, 5*time.Second)
 	def(&c.Overload.ProbeTimeout, 30*time.Second)
+	def(&c.Probe.Soon, time.Second)
+	def(&c.Probe.Interval, time.Minute)
+	def(&c.MinAttemptTime, 50*time.Millisecond)
 	if c.Spread == 0 {
 		c.Spread = 0.1
 	}
@@ -220,6 +250,12 @@ func (c *Config) Validate() error {
 		return bad("overload.max", c.Overload.Max, "must be at least overload.base ("+c.Overload.Base.String()+")")
 	case c.Overload.ProbeTimeout < 0:
 		return bad("overload.probe_timeout", c.Overload.ProbeTimeout, "must not be negative")
+	case c.Probe.Soon < 0:
+		return bad("probe.soon", c.Probe.Soon, "must not be negative")
+	case c.Probe.Interval < 0:
+		return bad("probe.interval", c.Probe.Interval, "must not be negative")
+	case c.MinAttemptTime < 0:
+		return bad("min_attempt_time", c.MinAttemptTime, "must not be negative")
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package retry
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +81,13 @@ func TestPropertyDecide(t *testing.T) {
 		if rapid.Bool().Draw(t, "deadline") {
 			in.Deadline = t0.Add(time.Duration(rapid.Int64Range(int64(-time.Hour), int64(3*time.Hour)).Draw(t, "left")))
 		}
+		in.Pace = Verdict{
+			Probe:   rapid.Bool().Draw(t, "probe"),
+			By:      rapid.SampledFrom([]HoldKind{"", HeldHint, HeldWindow, HeldOverload, HeldCheck, HeldBlock}).Draw(t, "by"),
+			Window:  duration(2*time.Minute).Draw(t, "window"),
+			Latency: duration(10*time.Second).Draw(t, "latency"),
+		}
+		in.Window = rapid.SampledFrom([]time.Duration{0, time.Second, time.Minute}).Draw(t, "stated window")
 		d := cfg.Decide(in)
 		if d.Delay < 0 || d.DelayMin < 0 {
 			t.Fatalf("negative delay: %v in [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
@@ -92,11 +101,17 @@ func TestPropertyDecide(t *testing.T) {
 		if d.Delay < d.DelayMin || d.Delay > d.DelayMax {
 			t.Fatalf("delay %v outside [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
 		}
-		if in.Hint.Valid() && d.Delay < in.Hint.Wait {
+		switch {
+		case d.Hold.By == HeldCheck && d.Delay < cfg.Probe.Soon:
+			t.Fatalf("delay %v before the check's probe at %v", d.Delay, cfg.Probe.Soon)
+		case d.Hold.By != HeldCheck && in.Hint.Valid() && d.Delay < in.Hint.Wait:
 			t.Fatalf("delay %v below the hint %v", d.Delay, in.Hint.Wait)
+		case d.Hold.By == HeldCheck && in.Hint.Wait <= cfg.knownWindow(in):
+			t.Fatalf("hint %v checked though within the known window %v", in.Hint.Wait, cfg.knownWindow(in))
 		}
-		if !in.Deadline.IsZero() && in.Now.Add(d.Delay).After(in.Deadline) {
-			t.Fatalf("delay %v passes the deadline %v away", d.Delay, in.Deadline.Sub(in.Now))
+		need := max(cfg.MinAttemptTime, in.Pace.Latency)
+		if !in.Deadline.IsZero() && in.Now.Add(d.Delay+need).After(in.Deadline) {
+			t.Fatalf("delay %v and an attempt of %v pass the deadline %v away", d.Delay, need, in.Deadline.Sub(in.Now))
 		}
 		if in.Class == "" || in.Class == Canceled || in.ShouldRetry == "false" {
 			t.Fatalf("retried a %q (x-should-retry %q)", in.Class, in.ShouldRetry)
@@ -104,25 +119,70 @@ func TestPropertyDecide(t *testing.T) {
 	})
 }
 
-func TestPropertyReserve(t *testing.T) {
+func TestPropertyDecideBeforeAttempt(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		cfg := OverloadConfig{Base: duration(10*time.Second).Draw(t, "base")}
-		cfg.Max = cfg.Base + upTo(duration(time.Minute).Draw(t, "max"), math.MaxInt64-cfg.Base)
-		cfg.ProbeTimeout = duration(time.Minute).Draw(t, "probe timeout")
+		cfg := config(t)
+		in := Input{
+			Point:   BeforeAttempt,
+			Attempt: rapid.IntRange(0, 12).Draw(t, "attempt"),
+			Now:     t0,
+			Pace: Verdict{
+				At:      t0.Add(duration(time.Hour).Draw(t, "at")),
+				Booked:  rapid.Bool().Draw(t, "booked"),
+				By:      rapid.SampledFrom([]HoldKind{"", HeldHint, HeldWindow, HeldOverload, HeldCheck, HeldBlock}).Draw(t, "by"),
+				Class:   QuotaExhausted,
+				Reason:  "quota_exhausted: blocked",
+				Latency: duration(10*time.Second).Draw(t, "latency"),
+			},
+		}
+		if in.Attempt > 0 {
+			in.Class = rapid.SampledFrom(Classes).Draw(t, "class")
+		}
+		if rapid.Bool().Draw(t, "deadline") {
+			in.Deadline = t0.Add(time.Duration(rapid.Int64Range(int64(-time.Hour), int64(3*time.Hour)).Draw(t, "left")))
+		}
+		if rapid.Bool().Draw(t, "ended") {
+			in.Ended = context.Canceled
+		}
+		d := cfg.Decide(in)
+		switch {
+		case d.Action != Wait && d.Action != GiveUp:
+			t.Fatalf("action %s before an attempt", d.Action)
+		case in.Ended != nil && (d.Action != GiveUp || d.Class != Canceled):
+			t.Fatalf("%s %s after the context ended", d.Action, d.Class)
+		case in.Pace.By == HeldBlock && !in.Pace.Booked && d.Action != GiveUp:
+			t.Fatal("a blocked call not booked as the probe went on")
+		case d.Action == GiveUp && (d.Delay != 0 || !strings.HasPrefix(d.Reason, string(d.Class)) || d.Class == ""):
+			t.Fatalf("give-up with delay %v, class %q, reason %q", d.Delay, d.Class, d.Reason)
+		case d.Action == Wait && !in.Deadline.IsZero() && in.Pace.At.Add(max(cfg.MinAttemptTime, in.Pace.Latency)).After(in.Deadline):
+			t.Fatal("waits for a time too late for an attempt to finish")
+		case d.Action == Wait && d.Delay != in.Pace.At.Sub(in.Now):
+			t.Fatalf("waits %v, want the pacer's %v", d.Delay, in.Pace.At.Sub(in.Now))
+		}
+	})
+}
+
+func TestPropertyBook(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
 		instant := func(label string) time.Time {
 			return t0.Add(time.Duration(rapid.Int64Range(0, int64(10*time.Minute)).Draw(t, label)))
 		}
-		var s PaceState
+		var s, cred PaceState
 		steps := rapid.IntRange(1, 60).Draw(t, "steps")
 		for range steps {
 			if rapid.Bool().Draw(t, "observe") {
 				o := Observation{
+					Now:   instant("now"),
 					Sent:  instant("sent"),
-					Class: rapid.SampledFrom([]Class{"", Overloaded, RateLimited, ServerError, Canceled}).Draw(t, "class"),
-					Rand:  rapid.Float64Range(0, 1).Filter(func(f float64) bool { return f < 1 }).Draw(t, "rand"),
+					Class: rapid.SampledFrom([]Class{"", Overloaded, RateLimited, ServerError, Canceled, QuotaExhausted}).Draw(t, "class"),
 				}
 				if rapid.Bool().Draw(t, "hold") {
-					o.Hold = instant("hold")
+					o.Hold = Hold{
+						By:    rapid.SampledFrom([]HoldKind{HeldHint, HeldCheck, HeldOverload, HeldBlock}).Draw(t, "hold kind"),
+						For:   duration(time.Hour).Draw(t, "hold for"),
+						Scope: rapid.SampledFrom([]Scope{ScopeLimit, ScopeCredential}).Draw(t, "scope"),
+						Every: duration(time.Minute).Draw(t, "every"),
+					}
 				}
 				if rapid.Bool().Draw(t, "limits") {
 					limit := rapid.Int64Range(0, 1_000_000).Draw(t, "limit")
@@ -133,40 +193,43 @@ func TestPropertyReserve(t *testing.T) {
 					}}
 					o.Limits[0].Tokens = o.Limits[0].Reset == SourceResetTokens
 				}
-				s.Observe(instant("now"), o, cfg)
+				s.Observe(&cred, o)
 				continue
 			}
-			now := instant("now")
-			var latest time.Time
-			if rapid.Bool().Draw(t, "latest") {
-				latest = instant("latest")
+			a := Ask{Now: instant("now"), ProbeTimeout: duration(time.Minute).Draw(t, "probe timeout")}
+			if rapid.Bool().Draw(t, "deadline") {
+				a.Deadline = instant("deadline")
 			}
-			c := Cost{Requests: rapid.Int64Range(0, 3).Draw(t, "requests")}
+			a.Cost = Cost{Requests: rapid.Int64Range(0, 3).Draw(t, "requests")}
 			if rapid.Bool().Draw(t, "tokens") {
-				c.Tokens = rapid.Int64Range(0, math.MaxInt64).Draw(t, "token count")
+				a.Cost.Tokens = rapid.Int64Range(0, math.MaxInt64).Draw(t, "token count")
 			}
 			hold := s.Hold
+			blocked := s.Block != nil && (s.Block.Until.IsZero() || a.Now.Before(s.Block.Until)) && a.Now.Before(s.Block.Next)
 			tats := make([]time.Time, len(s.Windows))
 			for i, w := range s.Windows {
 				tats[i] = w.TAT
 			}
 			bookings := len(s.Bookings)
-			at, booked := s.Reserve(now, latest, c, cfg)
-			if at.Before(now) {
-				t.Fatalf("Reserve(%v) = %v: before now", now.Sub(t0), at.Sub(t0))
+			v := s.Book(&cred, a)
+			if v.At.Before(a.Now) && v.By != HeldBlock {
+				t.Fatalf("Book(%v) = %v: before now", a.Now.Sub(t0), v.At.Sub(t0))
 			}
-			if at.Before(hold) {
-				t.Fatalf("Reserve(%v) = %v: before the hold %v", now.Sub(t0), at.Sub(t0), hold.Sub(t0))
+			if v.Booked && v.At.Before(hold) {
+				t.Fatalf("Book(%v) = %v: before the hold %v", a.Now.Sub(t0), v.At.Sub(t0), hold.Sub(t0))
 			}
-			if booked && !latest.IsZero() && at.After(latest) {
-				t.Fatalf("booked at %v, after latest %v", at.Sub(t0), latest.Sub(t0))
+			if v.Booked && !a.Deadline.IsZero() && v.At.After(a.Deadline) {
+				t.Fatalf("booked at %v, after the deadline %v", v.At.Sub(t0), a.Deadline.Sub(t0))
 			}
-			if !booked && len(s.Bookings) != bookings {
-				t.Fatal("a refused Reserve booked")
+			if v.Booked && blocked && !v.Probe {
+				t.Fatal("booked a call to a blocked limit that is not its probe")
+			}
+			if !v.Booked && len(s.Bookings) != bookings {
+				t.Fatal("a refused Book booked")
 			}
 			for i := range tats {
 				if s.Windows[i].TAT.Before(tats[i]) {
-					t.Fatalf("Reserve moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
+					t.Fatalf("Book moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
 				}
 			}
 		}

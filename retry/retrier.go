@@ -57,18 +57,20 @@ func (r *Retrier) Config() Config { return r.cfg }
 // Do calls op until it succeeds, the engine gives up, or ctx ends, pacing
 // each attempt on the limit named by key with a cost of one request. op's
 // error is classified by OutcomeOf. Do returns nil on success, else an
-// *Error that wraps op's last error and, when the call stopped for the
-// deadline or the context, ErrDeadline or ctx.Err().
+// *Error that wraps op's last error (nil when none was made) and, when the
+// call stopped for the deadline or the context, ErrDeadline or ctx.Err().
 func (r *Retrier) Do(ctx context.Context, key Key, op func(ctx context.Context) error) error {
 	c := r.start(key, nil, true)
 	defer c.end()
 	for {
-		if err := c.wait(ctx); err != nil {
-			return err
+		if !c.ready(ctx, nil) {
+			return c.result(ctx, nil)
 		}
 		err := op(ctx)
-		if d := c.decide(ctx, OutcomeOf(err)); d.Action != Retry {
-			return c.result(ctx, err)
+		d := c.decide(ctx, OutcomeOf(err))
+		c.lastErr = err
+		if d.Action != Retry {
+			return c.result(ctx, nil)
 		}
 	}
 }

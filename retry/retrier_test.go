@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,12 @@ func (e *events) Observe(_ context.Context, ev Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.es = append(e.es, ev)
+}
+
+func (e *events) all() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.es)
 }
 
 func TestDoRetriesUntilSuccessHonouringTheHint(t *testing.T) {
@@ -295,42 +302,49 @@ func TestDoHoldsOtherCallsToTheSameKey(t *testing.T) {
 
 func TestDoOverloadLetsOneProbeThrough(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// A's own backoff after an overload is 4s; the key's hold (Base 2s,
-		// equal jitter at 0.5) ends at 1.5s.
-		r := newRetrier(t, Config{Policies: map[Class]Policy{Overloaded: {MaxAttempts: 3, Base: 4 * time.Second, Max: 4 * time.Second, Jitter: JitterNone}}})
+		// A's 529 holds the key for Overload.Base (1s), jittered up by a
+		// twentieth at rand 0.5: until 1.05s. A's own delay is that hold,
+		// so A probes; its answer takes 900ms.
+		r := newRetrier(t, Config{})
 		start := time.Now()
-		a := &script{errs: []error{&ResponseError{Status: 529}}}
+		var a []time.Duration
+		opA := func(context.Context) error {
+			a = append(a, time.Since(start))
+			if len(a) == 1 {
+				return &ResponseError{Status: 529}
+			}
+			time.Sleep(900 * time.Millisecond)
+			return nil
+		}
 		b, c := &script{}, &script{}
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if err := r.Do(t.Context(), testKey, a.op); err != nil {
+			if err := r.Do(t.Context(), testKey, opA); err != nil {
 				t.Errorf("A: %v", err)
 			}
 		})
-		wg.Go(func() {
-			time.Sleep(100 * time.Millisecond)
-			// B probes; its answer takes a second.
-			if err := r.Do(t.Context(), testKey, func(ctx context.Context) error { b.op(ctx); time.Sleep(time.Second); return nil }); err != nil {
-				t.Errorf("B: %v", err)
-			}
-		})
-		wg.Go(func() {
-			time.Sleep(1600 * time.Millisecond)
-			if err := r.Do(t.Context(), testKey, c.op); err != nil {
-				t.Errorf("C: %v", err)
-			}
-		})
+		for _, s := range []struct {
+			at time.Duration
+			sc *script
+		}{{1100 * time.Millisecond, b}, {1600 * time.Millisecond, c}} {
+			wg.Go(func() {
+				time.Sleep(s.at)
+				if err := r.Do(t.Context(), testKey, s.sc.op); err != nil {
+					t.Errorf("%v: %v", s.at, err)
+				}
+			})
+		}
 		wg.Wait()
-		if got := b.times[0].Sub(start); got != 1500*time.Millisecond {
-			t.Errorf("B sent at %v, want 1.5s (the end of the hold)", got)
+		if len(a) != 2 || a[1] != 1050*time.Millisecond {
+			t.Errorf("A sent at %v, want its probe at 1.05s (the end of the hold)", a)
 		}
-		// C, held behind the probe, looks again every 500ms: at 2.1s the
-		// probe is in flight, at 2.6s it has succeeded (at 2.5s).
-		if got := c.times[0].Sub(start); got != 2600*time.Millisecond {
-			t.Errorf("C sent at %v, want 2.6s (after the probe succeeded)", got)
-		}
-		if got := a.times[1].Sub(start); got != 4*time.Second {
-			t.Errorf("A retried at %v, want 4s (its own backoff)", got)
+		// B and C, held behind the probe, look again every 500ms: the
+		// probe's success at 1.95s released the key at once, and they go
+		// at their next look, 2.1s.
+		for name, sc := range map[string]*script{"B": b, "C": c} {
+			if got := sc.times[0].Sub(start); got != 2100*time.Millisecond {
+				t.Errorf("%s sent at %v, want 2.1s (at its first look after the probe succeeded)", name, got)
+			}
 		}
 	})
 }
@@ -344,7 +358,7 @@ func TestDoHoldPastTheDeadlineStopsBeforeSending(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A waited out the 10s hint; a 429 now holds the key for 30s.
-		r.store.Update(t.Context(), testKey.String(), func(s *PaceState) { s.Hold = time.Now().Add(30 * time.Second) })
+		r.store.(*MemoryStore).with(testKey, func(s *PaceState) { s.Hold = time.Now().Add(30 * time.Second) })
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 		defer cancel()
 		b := &script{}
@@ -441,12 +455,12 @@ func TestWithClockAndStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		var hold time.Time
-		store.Update(t.Context(), testKey.String(), func(s *PaceState) { hold = s.Hold })
+		store.with(testKey, func(s *PaceState) { hold = s.Hold })
 		if !hold.Equal(t0) {
 			t.Errorf("shared store hold = %v, want t0 from the given clock", hold)
 		}
 		// r2 shares the store: a hold set there holds its calls.
-		store.Update(t.Context(), testKey.String(), func(s *PaceState) { s.Hold = t0.Add(2 * time.Second) })
+		store.with(testKey, func(s *PaceState) { s.Hold = t0.Add(2 * time.Second) })
 		start := time.Now()
 		if err := r2.Do(t.Context(), testKey, func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
@@ -457,10 +471,14 @@ func TestWithClockAndStore(t *testing.T) {
 	})
 }
 
-// failingStore fails every update: the call goes unpaced.
+// failingStore fails every operation: the call goes unpaced.
 type failingStore struct{}
 
-func (failingStore) Update(context.Context, string, func(*PaceState)) error {
+func (failingStore) Book(context.Context, Key, Ask) (Verdict, error) {
+	return Verdict{}, errors.New("store down")
+}
+
+func (failingStore) Observe(context.Context, Key, Observation) error {
 	return errors.New("store down")
 }
 
@@ -501,13 +519,13 @@ func TestDoRebooksAfterAHoldBeganWhileSleeping(t *testing.T) {
 		store := new(MemoryStore)
 		r := newRetrier(t, Config{}, WithStore(store))
 		start := time.Now()
-		store.Update(t.Context(), testKey.String(), func(s *PaceState) {
+		store.with(testKey, func(s *PaceState) {
 			// One request a second, none left until start+1s.
 			s.Windows = []PaceWindow{{Reset: SourceResetRequests, Interval: time.Second, Span: time.Second, TAT: start.Add(time.Second)}}
 		})
 		go func() {
 			time.Sleep(500 * time.Millisecond)
-			store.Update(context.Background(), testKey.String(), func(s *PaceState) { s.Hold = start.Add(5 * time.Second) })
+			store.with(testKey, func(s *PaceState) { s.Hold = start.Add(5 * time.Second) })
 		}()
 		var sent time.Duration
 		if err := r.Do(t.Context(), testKey, func(context.Context) error { sent = time.Since(start); return nil }); err != nil {

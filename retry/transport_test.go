@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // roundTripFunc is an http.RoundTripper made of a function.
@@ -68,6 +72,12 @@ func (p *provider) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = countingBody{Reader: resp.Body, closes: &p.closes[i], mu: &p.mu}
 	resp.Request = req
 	return resp, nil
+}
+
+func (p *provider) calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.reqs)
 }
 
 func (p *provider) closed(i int) int {
@@ -212,6 +222,105 @@ func TestTransportReturnsTheFinalFailedResponseWhole(t *testing.T) {
 	}
 }
 
+// TestTransportHeldPastTheDeadlineReturnsTheResponse reproduces the
+// drained 429: a call got a 429 and was booked to retry, then another
+// call's hint held the limit past its deadline. It must return its 429,
+// body intact, with a nil error — not (nil, error) with the body drained.
+func TestTransportHeldPastTheDeadlineReturnsTheResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const bodyA = `{"error":{"message":"Rate limit reached for requests","code":"rate_limit_exceeded"}}`
+		var mu sync.Mutex
+		sent := map[string]int{}
+		base := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			who := req.Header.Get("X-Who")
+			mu.Lock()
+			sent[who]++
+			mu.Unlock()
+			rec := httptest.NewRecorder()
+			if who == "A" {
+				reply(429, bodyA, "Retry-After", "1")(rec, req)
+			} else {
+				time.Sleep(500 * time.Millisecond) // B's 429 comes while A sleeps
+				reply(429, `{}`, "Retry-After", "30")(rec, req)
+			}
+			return rec.Result(), nil
+		})
+		ev := &events{}
+		r := newRetrier(t, Config{}, WithObserver(ev))
+		tr := &Transport{Base: base, Retrier: r, Key: func(*http.Request) Key { return testKey }}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			req := newChatRequest(t, t.Context())
+			req.Header.Set("X-Who", "B")
+			if resp, err := tr.RoundTrip(req); err == nil {
+				resp.Body.Close()
+			}
+		})
+		time.Sleep(time.Millisecond) // B is sent first, before A's hint holds the key
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		req := newChatRequest(t, ctx)
+		req.Header.Set("X-Who", "A")
+		start := time.Now()
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp == nil {
+			t.Fatalf("RoundTrip = %v, %v; want A's 429 and a nil error", resp, err)
+		}
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.NoError(t, rerr)
+		assert.Equal(t, 429, resp.StatusCode)
+		assert.Equal(t, bodyA, string(body), "the 429's body is intact")
+		assert.Less(t, time.Since(start), 5*time.Second, "A gave up as soon as it was held past its deadline")
+		mu.Lock()
+		assert.Equal(t, 1, sent["A"], "A's retry was never sent")
+		mu.Unlock()
+		var last Event
+		for _, e := range ev.all() {
+			if !e.Sent {
+				last = e
+			}
+		}
+		assert.Equal(t, GiveUp, last.Decision.Action)
+		assert.True(t, last.Decision.Deadline)
+		assert.Contains(t, last.Decision.Reason, "held (hint)")
+		cancel()
+		wg.Wait()
+	})
+}
+
+// TestTransportNoAttemptWithoutTimeToFinish: an attempt is not sent when
+// what is left before the deadline is shorter than the limit's observed
+// latency; the call gives up at once with the 429 it has, rather than send
+// at the deadline and lose it to a cancellation.
+func TestTransportNoAttemptWithoutTimeToFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(300 * time.Millisecond)
+			reply(200, `{}`)(w, r)
+		}
+		p := &provider{handlers: []http.HandlerFunc{slow, reply(429, `{"error":{"message":"slow down"}}`, "Retry-After", "1"), slow}}
+		ev := &events{}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}, WithObserver(ev))}
+		resp, err := tr.RoundTrip(newChatRequest(t, t.Context())) // learns the 300ms latency
+		require.NoError(t, err)
+		resp.Body.Close()
+
+		ctx, cancel := context.WithTimeout(t.Context(), 1200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		resp, err = tr.RoundTrip(newChatRequest(t, ctx))
+		require.NoError(t, err, "the 429 is returned, not a cancellation")
+		assert.Equal(t, 429, resp.StatusCode)
+		resp.Body.Close()
+		assert.Zero(t, time.Since(start), "given up at once")
+		assert.Equal(t, 2, p.calls(), "the retry at 1s, with 200ms left, was not sent")
+		last := ev.all()[len(ev.all())-1]
+		assert.True(t, last.Decision.Deadline)
+		assert.Contains(t, last.Decision.Reason, "an attempt of at least 300ms")
+	})
+}
+
 func TestTransportDeadlineReturnsTheResponse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := &provider{handlers: []http.HandlerFunc{reply(429, `{}`, "Retry-After", "30")}}
@@ -310,24 +419,50 @@ func TestTransportTransportErrorPastTheDeadline(t *testing.T) {
 	})
 }
 
+// A GetBody failure on a retry gives up with its own reason, which the
+// Observer sees; after a response, that response is returned whole.
 func TestTransportGetBodyFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := &provider{handlers: []http.HandlerFunc{reply(500, ``), reply(200, `ok`)}}
-		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) Key { return testKey }}
+		ev := &events{}
+		p := &provider{handlers: []http.HandlerFunc{reply(500, `{"error":{"message":"boom"}}`), reply(200, `ok`)}}
+		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{}, WithObserver(ev)), Key: func(*http.Request) Key { return testKey }}
+		req := newChatRequest(t, t.Context())
+		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("body gone") }
+		resp, err := tr.RoundTrip(req)
+		if err != nil || resp == nil || resp.StatusCode != 500 {
+			t.Fatalf("RoundTrip = %v, %v; want the 500 and a nil error", resp, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.JSONEq(t, `{"error":{"message":"boom"}}`, string(body), "the response is returned whole")
+		assert.Equal(t, 1, p.calls(), "nothing is sent after GetBody failed")
+		last := ev.es[len(ev.es)-1]
+		assert.Equal(t, GiveUp, last.Decision.Action)
+		assert.False(t, last.Sent)
+		assert.Contains(t, last.Decision.Reason, "could not be read again for attempt 2: body gone")
+		assert.NotContains(t, last.Decision.Reason, "retrying")
+	})
+}
+
+// Without a response to return, a GetBody failure is the *Error's cause.
+func TestTransportGetBodyFailsAfterAConnectionError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reset := errors.New("connection reset")
+		calls := 0
+		base := roundTripFunc(func(*http.Request) (*http.Response, error) { calls++; return nil, reset })
+		tr := &Transport{Base: base, Retrier: newRetrier(t, Config{}), Key: func(*http.Request) Key { return testKey }}
 		req := newChatRequest(t, t.Context())
 		broken := errors.New("body gone")
 		req.GetBody = func() (io.ReadCloser, error) { return nil, broken }
 		resp, err := tr.RoundTrip(req)
-		if resp != nil || !errors.Is(err, broken) {
-			t.Fatalf("RoundTrip = %v, %v; want nil and an error wrapping GetBody's", resp, err)
-		}
+		assert.Nil(t, resp)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 1 {
-			t.Errorf("error = %v, want an *Error after 1 attempt", err)
+		if assert.ErrorAs(t, err, &e) {
+			assert.Equal(t, 1, e.Attempts)
+			assert.ErrorIs(t, err, broken, "the cause")
+			assert.ErrorIs(t, err, reset, "the last attempt's error")
 		}
-		if p.closed(0) != 1 {
-			t.Errorf("discarded body closed %d times, want 1", p.closed(0))
-		}
+		assert.Equal(t, 1, calls)
 	})
 }
 
@@ -501,8 +636,15 @@ func TestEstimateTokens(t *testing.T) {
 	}{
 		"openai chat": {chatBody, 7 + 100}, // 25 characters
 		"openai parts": {`{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"abcd"}}]}],"max_completion_tokens":50}`,
-			3 + 50},
-		"openai responses": {`{"model":"gpt-4o","input":"abcdefgh","max_output_tokens":10}`, 2 + 10},
+			2 + mediaTokens + 50},
+		"openai base64 image is not text": {`{"messages":[{"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"data:image/png;base64,` + strings.Repeat("QUJD", 10000) + `"}}]}]}`,
+			1 + mediaTokens},
+		"anthropic base64 image": {`{"max_tokens":10,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + strings.Repeat("QUJD", 10000) + `"}},{"type":"text","text":"What is this?"}]}]}`,
+			4 + mediaTokens + 10},
+		"gemini inline data": {`{"contents":[{"parts":[{"inlineData":{"mimeType":"image/png","data":"` + strings.Repeat("QUJD", 10000) + `"}},{"text":"abcd"}]}]}`,
+			1 + mediaTokens},
+		"a tool parameter named source is not media": {`{"tools":[{"parameters":{"properties":{"source":{"type":"string"}}}}],"prompt":"abcd"}`, 1},
+		"openai responses":                           {`{"model":"gpt-4o","input":"abcdefgh","max_output_tokens":10}`, 2 + 10},
 		"anthropic": {`{"model":"claude","max_tokens":1024,"system":[{"type":"text","text":"Be brief."}],"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"text","text":"Hello!"}]}]}`,
 			5 + 1024}, // 9+2+6 = 17 characters
 		"gemini": {`{"contents":[{"role":"user","parts":[{"text":"Hello"}]}],"systemInstruction":{"parts":[{"text":"abc"}]},"generationConfig":{"maxOutputTokens":256}}`,
@@ -565,5 +707,28 @@ func TestJSONModel(t *testing.T) {
 		if got := jsonModel([]byte(tt.body)); got != tt.want {
 			t.Errorf("%s: jsonModel(%s) = %q, want %q", name, tt.body, got, tt.want)
 		}
+	}
+}
+
+// TestModelNamesCostBoundedMemory checks the caps on model names: a huge
+// name is shortened (distinct names stay distinct) and the intern cache
+// keeps at most maxModels short names, none of them long.
+func TestModelNamesCostBoundedMemory(t *testing.T) {
+	huge := strings.Repeat("m", 1<<20)
+	a := jsonModel([]byte(`{"model":"` + huge + `a"}`))
+	b := jsonModel([]byte(`{"model":"` + huge + `b"}`))
+	assert.LessOrEqual(t, len(a), maxModelLen, "a 1 MiB model name is shortened")
+	assert.NotEqual(t, a, b, "distinct long names stay distinct")
+	assert.True(t, strings.HasPrefix(a, strings.Repeat("m", 64)))
+
+	for i := range 3 * maxModels {
+		jsonModel([]byte(fmt.Sprintf(`{"model":"model-%d-%s"}`, i, strings.Repeat("x", maxInternLen))))
+		jsonModel([]byte(fmt.Sprintf(`{"model":"m-%d"}`, i)))
+	}
+	models.RLock()
+	defer models.RUnlock()
+	assert.LessOrEqual(t, len(models.m), maxModels)
+	for name := range models.m {
+		assert.LessOrEqual(t, len(name), maxInternLen)
 	}
 }

@@ -31,6 +31,10 @@ type decision struct {
 	requested int       // the request's cost in that dimension
 	wait      time.Duration
 
+	// blocked reports a rate-limit refusal of a blocked credential (see
+	// Config.BlockAfter): its hints are truthful.
+	blocked bool
+
 	// Admitted requests.
 	latency     time.Duration
 	serverError bool
@@ -72,6 +76,11 @@ func (p *Provider) admit(d dialect, c *call) decision {
 			dec.reason, dec.status = ReasonOverloaded, w.Status
 		} else if p.cfg.QuotaAfter > 0 && p.admitted[c.credential] >= p.cfg.QuotaAfter {
 			dec.reason, dec.limit = ReasonQuota, p.cfg.QuotaAfter
+		} else if until, ok := p.block(c.credential, now); ok {
+			dec.reason, dec.blocked, dec.wait = ReasonRateLimited, true, until.Sub(now)
+			dec.dim, dec.requested = dimRequests, 1
+			dec.limit = int(math.Round(p.sched.perMinute(p.cfg.RPM, now)))
+			dec.used = dec.limit
 		} else {
 			p.charge(&dec, d, c, buckets)
 		}
@@ -102,6 +111,21 @@ func (p *Provider) admit(d dialect, c *call) decision {
 	}
 	dec.serverError, dec.cut = f.serverError, f.cut
 	return dec
+}
+
+// block returns when the credential's block ends, if it is blocked at now
+// (see Config.BlockAfter); the block begins with the first request after
+// BlockAfter were admitted.
+func (p *Provider) block(credential string, now time.Time) (time.Time, bool) {
+	if p.cfg.BlockAfter == 0 || p.admitted[credential] < p.cfg.BlockAfter {
+		return time.Time{}, false
+	}
+	until, ok := p.blocked[credential]
+	if !ok {
+		until = now.Add(p.cfg.BlockFor)
+		p.blocked[credential] = until
+	}
+	return until, now.Before(until)
 }
 
 // bucketsFor returns the buckets of k, creating full ones on first use, with

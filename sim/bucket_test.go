@@ -136,7 +136,7 @@ func TestBucketsPerCredentialAndModel(t *testing.T) {
 			}
 		}
 		s := p.Stats()
-		if got := s.ByCredential["k1"]; got.Received != 3 || got.Admitted != 2 || got.Rejected[ReasonRateLimited] != 1 {
+		if got := s.ByCredential[CredentialID("k1")]; got.Received != 3 || got.Admitted != 2 || got.Rejected[ReasonRateLimited] != 1 {
 			t.Errorf("k1 = %+v", got)
 		}
 	})

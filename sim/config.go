@@ -52,6 +52,10 @@ type Config struct {
 	// HintMode selects what a 429 says about when to retry. The zero value
 	// is HintTruthful.
 	HintMode HintMode
+	// NoRateHeaders omits the rate-limit headers (x-ratelimit-*,
+	// anthropic-ratelimit-*) from every response, as a gateway that strips
+	// them does. With HintOmit, a client learns nothing but the refusal.
+	NoRateHeaders bool
 
 	// Latency is the time an admitted request takes before its response (or,
 	// when streaming, its first byte) is written. Zero means DefaultLatency;
@@ -86,6 +90,13 @@ type Config struct {
 	// with the dialect's billing/quota error once QuotaAfter requests of
 	// that credential have been admitted. Zero means no quota.
 	QuotaAfter int
+	// BlockAfter, when positive, blocks a credential for BlockFor once
+	// BlockAfter of its requests have been admitted: every request of it is
+	// then refused with the dialect's rate-limit 429 (not charged), whose
+	// hints state the block's time left truthfully, whatever HintMode says
+	// — a limit that really is exhausted for long.
+	BlockAfter int
+	BlockFor   time.Duration
 	// Capacity scales all limits over time: from each step's At onward the
 	// limits are multiplied by its Factor. Before the first step the factor
 	// is 1. Steps must be in increasing order of At. Buckets refill at the
@@ -176,6 +187,9 @@ func (c Config) validate() error {
 	}
 	if c.QuotaAfter < 0 {
 		return bad("negative QuotaAfter")
+	}
+	if c.BlockAfter < 0 || c.BlockFor < 0 || c.BlockAfter > 0 && c.BlockFor == 0 {
+		return bad("BlockAfter %d, BlockFor %v: want both positive, or BlockAfter 0", c.BlockAfter, c.BlockFor)
 	}
 	for i, s := range c.Capacity {
 		if s.Factor <= 0 {

@@ -27,11 +27,11 @@ func Example() {
 		}
 		io.Copy(io.Discard, resp.Body) // read to the end, as SDK clients do
 		resp.Body.Close()
-		fmt.Println(resp.Status, resp.Header.Get("retry-after-ms"), resp.Header.Get("x-ratelimit-remaining-requests"))
+		fmt.Println(resp.Status, resp.Header.Get("retry-after"), resp.Header.Get("x-ratelimit-remaining-requests"))
 	}
 	fmt.Println(p.Stats().Rejected)
 	// Output:
 	// 200 OK  0
-	// 429 Too Many Requests 60000 0
+	// 429 Too Many Requests 60 0
 	// map[rate_limited:1]
 }

@@ -115,7 +115,7 @@ func TestQuotaAfter(t *testing.T) {
 			strings.Contains(r.body, "RetryInfo") {
 			t.Errorf("gemini: %d %s", r.status, r.body)
 		}
-		if s := p.Stats(); s.Rejected[ReasonQuota] != 3 || s.ByCredential["sk-test"].Rejected[ReasonQuota] != 1 {
+		if s := p.Stats(); s.Rejected[ReasonQuota] != 3 || s.ByCredential[CredentialID("sk-test")].Rejected[ReasonQuota] != 1 {
 			t.Errorf("stats = %+v", s)
 		}
 	})
@@ -300,5 +300,61 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// TestNoRateHeaders: a provider behind a gateway that strips the rate-limit
+// headers sends none, on successes and refusals alike; with HintOmit its
+// 429 says nothing of when to come back.
+func TestNoRateHeaders(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(t, Config{RPM: 1, TPM: 1_000_000, ITPM: 1_000_000, OTPM: 1_000_000, HintMode: HintOmit, NoRateHeaders: true, Latency: -1})
+		ok, refused := chat(t, p, "hi", 0), chat(t, p, "hi", 0)
+		if ok.status != 200 || refused.status != 429 {
+			t.Fatalf("statuses %d, %d; want 200, 429", ok.status, refused.status)
+		}
+		for _, r := range []result{ok, refused, message(t, p, "hi", 10), message(t, p, "hi", 10)} {
+			for k := range r.header {
+				if l := strings.ToLower(k); strings.Contains(l, "ratelimit") || strings.HasPrefix(l, "retry-after") {
+					t.Errorf("header %s sent: %v", k, r.header[k])
+				}
+			}
+		}
+		if strings.Contains(refused.body, "try again") {
+			t.Errorf("the 429 states a wait: %s", refused.body)
+		}
+	})
+}
+
+// TestBlockAfter: once BlockAfter requests were admitted, the credential is
+// refused with a rate-limit 429 for BlockFor, its hints truthful whatever
+// HintMode says, and admitted again after.
+func TestBlockAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(t, Config{RPM: 600, BlockAfter: 2, BlockFor: time.Hour, HintMode: HintLieZero, Latency: -1})
+		for range 2 {
+			if r := chat(t, p, "hi", 0); r.status != 200 {
+				t.Fatalf("before the block: %d", r.status)
+			}
+		}
+		r := chat(t, p, "hi", 0)
+		if r.status != 429 || r.header.Get("retry-after") != "3600" || r.header.Get("retry-after-ms") != "3600000" ||
+			!strings.Contains(r.body, "Please try again in 1h0m0s.") || r.jsonField(t, "error.code") != "rate_limit_exceeded" {
+			t.Fatalf("blocked: %d %v %s", r.status, r.header, r.body)
+		}
+		time.Sleep(30 * time.Minute)
+		if r := chat(t, p, "hi", 0); r.status != 429 || r.header.Get("retry-after") != "1800" {
+			t.Errorf("half way: %d retry-after %q", r.status, r.header.Get("retry-after"))
+		}
+		time.Sleep(30 * time.Minute)
+		if r := chat(t, p, "hi", 0); r.status != 200 {
+			t.Errorf("after the block: %d %s", r.status, r.body)
+		}
+		if s := p.Stats(); s.Rejected[ReasonRateLimited] != 2 || s.Admitted != 3 {
+			t.Errorf("stats = %+v", s.Counts)
+		}
+	})
+	if _, err := New(Config{BlockAfter: 1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("BlockAfter without BlockFor: %v, want ErrInvalidConfig", err)
 	}
 }

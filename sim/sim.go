@@ -50,7 +50,8 @@ type Provider struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	buckets  map[key]*[numDims]bucket
-	admitted map[string]int // admitted requests per credential, for QuotaAfter
+	admitted map[string]int       // admitted requests per credential, for QuotaAfter and BlockAfter
+	blocked  map[string]time.Time // when each blocked credential's block ends
 	stats    stats
 }
 
@@ -70,6 +71,7 @@ func New(cfg Config) (*Provider, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		buckets:  make(map[key]*[numDims]bucket),
 		admitted: make(map[string]int),
+		blocked:  make(map[string]time.Time),
 	}, nil
 }
 
@@ -124,14 +126,22 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	dec := p.admit(d, c)
 	h := w.Header()
-	d.headers(h, dec.dims, c.id, dec.now)
+	dims := dec.dims
+	if p.cfg.NoRateHeaders {
+		dims = nil
+	}
+	d.headers(h, dims, c.id, dec.now)
 	h.Set("Date", dec.now.UTC().Format(http.TimeFormat))
 	switch dec.reason {
 	case "":
 	case ReasonReset:
 		panic(http.ErrAbortHandler)
 	default:
-		d.fail(w, dec.failure(c, p.cfg.HintMode))
+		mode := p.cfg.HintMode
+		if dec.blocked {
+			mode = HintTruthful
+		}
+		d.fail(w, dec.failure(c, mode))
 		return
 	}
 

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"slices"
 	"time"
@@ -61,8 +63,8 @@ type Counts struct {
 type Stats struct {
 	// Counts are the totals over all credentials.
 	Counts
-	// ByCredential holds the counts of each credential, keyed by the
-	// credential exactly as the client sent it.
+	// ByCredential holds the counts of each credential, keyed by
+	// CredentialID of the credential the client sent, never the key itself.
 	ByCredential map[string]Counts
 	// AdmitTimes holds, in order, when each admitted request was admitted,
 	// measured from the provider's start.
@@ -81,15 +83,24 @@ type stats struct {
 	successTimes []time.Duration
 }
 
+// CredentialID names a credential in Stats.ByCredential: the first 16 hex
+// digits of its SHA-256, so that stats can be printed or logged without
+// the key.
+func CredentialID(credential string) string {
+	sum := sha256.Sum256([]byte(credential))
+	return hex.EncodeToString(sum[:8])
+}
+
 // each calls f for the totals and for the counts of credential.
 func (s *stats) each(credential string, f func(*Counts)) {
 	if s.byCredential == nil {
 		s.byCredential = make(map[string]*Counts)
 	}
-	c := s.byCredential[credential]
+	id := CredentialID(credential)
+	c := s.byCredential[id]
 	if c == nil {
 		c = new(Counts)
-		s.byCredential[credential] = c
+		s.byCredential[id] = c
 	}
 	f(&s.total)
 	f(c)

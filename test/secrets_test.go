@@ -116,7 +116,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		cohorts[c.str(telemetry.AttrCohort)] = true
 	}
 	assert.Equal(t, map[string]bool{"treatment": true, "control": true}, cohorts)
-	assert.Positive(t, st.ByCredential[key].Received, "the canary key was sent")
+	assert.Positive(t, st.ByCredential[sim.CredentialID(key)].Received, "the canary key was sent")
 	assert.Positive(t, st.Rejected[sim.ReasonRateLimited], "429s")
 	assert.Positive(t, st.Rejected[sim.ReasonQuota], "quota errors")
 	classes := map[string]bool{}

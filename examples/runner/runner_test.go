@@ -80,7 +80,7 @@ func TestRunAgainstSim(t *testing.T) {
 		}
 		st := p.Stats()
 		assert.Equal(t, 4, st.Succeeded)
-		assert.Equal(t, 4, st.ByCredential[apiKey].Received, "the key is sent by every client")
+		assert.Equal(t, 4, st.ByCredential[sim.CredentialID(apiKey)].Received, "the key is sent by every client")
 	})
 }
 
