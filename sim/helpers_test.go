@@ -132,6 +132,16 @@ func generate(t *testing.T, h http.Handler, prompt string, maxTokens int) result
 	return post(t, h, "/v1beta/models/gemini-sim:generateContent", body, "x-goog-api-key", "g-test")
 }
 
+// wantReply checks r's status and values in its JSON body; pairs are a
+// dotted path and the string wanted there. what names the reply in messages.
+func wantReply(t *testing.T, what string, r result, status int, pairs ...string) {
+	t.Helper()
+	assert.Equal(t, status, r.status, "%s: status: %s", what, r.body)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		assert.Equal(t, pairs[i+1], r.jsonField(t, pairs[i]), "%s: %s: %s", what, pairs[i], r.body)
+	}
+}
+
 // wantHeaders checks header values; pairs are name, want ("" means absent).
 func wantHeaders(t *testing.T, h http.Header, pairs ...string) {
 	t.Helper()
