@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/retry"
 )
@@ -51,9 +52,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 	do := func(b *testing.B, hc *http.Client) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := finish(hc.Do(chatRequest(ctx, req))); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, finish(hc.Do(chatRequest(ctx, req))))
 		}
 	}
 	b.Run("none", func(b *testing.B) {
@@ -61,9 +60,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 	})
 	b.Run("dynretry", func(b *testing.B) {
 		r, err := retry.New(retry.Config{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		do(b, &http.Client{Transport: &retry.Transport{Base: okTransport{}, Retrier: r}})
 	})
 	b.Run("failsafe-go", func(b *testing.B) {
@@ -76,9 +73,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 			_, err := backoff.Retry(ctx, func() (struct{}, error) {
 				return struct{}{}, finish(hc.Do(chatRequest(ctx, req)))
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 		}
 	})
 }

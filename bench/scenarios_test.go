@@ -8,6 +8,9 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/autopack/dynretry/sim"
 )
 
@@ -41,9 +44,7 @@ func TestScenarios(t *testing.T) {
 							t.Parallel()
 							synctest.Test(t, func(t *testing.T) {
 								c, err := RunCell(s, mode, p, seed)
-								if err != nil {
-									t.Fatal(err)
-								}
+								require.NoError(t, err)
 								mu.Lock()
 								cells = append(cells, c)
 								mu.Unlock()
@@ -61,9 +62,7 @@ func TestScenarios(t *testing.T) {
 	rows := Rows(cells)
 
 	var table strings.Builder
-	if err := WriteTable(&table, rows); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteTable(&table, rows))
 	mode := "medians over seeds 1–5"
 	if raceEnabled {
 		mode = "race detector on: seed 1 only, random-500s seeds 1–5"
@@ -72,9 +71,7 @@ func TestScenarios(t *testing.T) {
 
 	goals := Goals(cells)
 	if path := os.Getenv("BENCH_OUT"); path != "" {
-		if err := WriteFile(path, FileRows(rows)); err != nil {
-			t.Fatalf("BENCH_OUT: %v", err)
-		}
+		require.NoError(t, WriteFile(path, FileRows(rows)), "BENCH_OUT")
 	}
 	if path := os.Getenv("BENCH_REPORT"); path != "" {
 		var pinfo []PolicyInfo
@@ -82,9 +79,7 @@ func TestScenarios(t *testing.T) {
 			pinfo = append(pinfo, PolicyInfo{Name: p.Name, Dialect: p.Dialect, About: p.About})
 		}
 		r := Report{Race: raceEnabled, Scenarios: infos, Policies: pinfo, Rows: rows, Cells: cells, Goals: goals}
-		if err := WriteReport(path, r); err != nil {
-			t.Fatalf("BENCH_REPORT: %v", err)
-		}
+		require.NoError(t, WriteReport(path, r), "BENCH_REPORT")
 	}
 
 	t.Run("harness", func(t *testing.T) { checkHarness(t, cells) })
@@ -95,9 +90,7 @@ func TestScenarios(t *testing.T) {
 				for _, c := range g.Checks {
 					t.Logf("%s: %s [%s]", g.Scenario, c, map[bool]string{true: "ok", false: "NOT MET"}[c.OK])
 				}
-				if !g.Met() {
-					t.Error(g.Failures())
-				}
+				assert.True(t, g.Met(), "%s", g.Failures())
 			})
 		}
 	})
@@ -109,19 +102,16 @@ func TestScenarios(t *testing.T) {
 func checkHarness(t *testing.T, cells []Cell) {
 	for _, c := range cells {
 		name := fmt.Sprintf("%s/%s/seed-%d", c.Label(), c.Policy, c.Seed)
-		if c.Succeeded+c.Failed != c.Requests {
-			t.Errorf("%s: %d succeeded + %d failed ≠ %d calls", name, c.Succeeded, c.Failed, c.Requests)
-		}
+		assert.Equal(t, c.Requests, c.Succeeded+c.Failed, "%s: %d succeeded + %d failed ≠ the calls", name, c.Succeeded, c.Failed)
 		// The provider's successes include every call's success; a reply
 		// the provider wrote as the caller's deadline passed counts there only.
-		if c.WastedAttempts < 0 || c.WastedAttempts > c.Attempts-c.Succeeded {
-			t.Errorf("%s: %d attempts, %d wasted, %d succeeded do not add up", name, c.Attempts, c.WastedAttempts, c.Succeeded)
+		assert.GreaterOrEqual(t, c.WastedAttempts, 0, "%s: wasted attempts", name)
+		assert.LessOrEqual(t, c.WastedAttempts, c.Attempts-c.Succeeded, "%s: %d attempts, %d wasted, %d succeeded do not add up", name, c.Attempts, c.WastedAttempts, c.Succeeded)
+		if c.Failed == 0 {
+			assert.GreaterOrEqual(t, c.MakespanS, c.LowerBoundS-1e-6, "%s: the makespan beats the lower bound %.3fs: the bound is wrong", name, c.LowerBoundS)
 		}
-		if c.Failed == 0 && c.MakespanS < c.LowerBoundS-1e-6 {
-			t.Errorf("%s: makespan %.3fs beats the lower bound %.3fs: the bound is wrong", name, c.MakespanS, c.LowerBoundS)
-		}
-		if c.Policy == "oracle" && c.Rejected[sim.ReasonRateLimited] > 0 {
-			t.Errorf("%s: the oracle was rate limited %d times: its copy of the buckets is wrong", name, c.Rejected[sim.ReasonRateLimited])
+		if c.Policy == "oracle" {
+			assert.Zero(t, c.Rejected[sim.ReasonRateLimited], "%s: the oracle was rate limited: its copy of the buckets is wrong", name)
 		}
 	}
 }

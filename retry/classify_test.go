@@ -11,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestClassify(t *testing.T) {
@@ -114,9 +118,7 @@ func TestClassify(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := Classify(tt.o); got != tt.want {
-				t.Errorf("Classify = %q, want %q", got, tt.want)
-			}
+			assert.Equal(t, tt.want, Classify(tt.o), "Classify")
 		})
 	}
 }
@@ -134,27 +136,15 @@ func TestClassRetryable(t *testing.T) {
 		ServerError: true, Timeout: true, Connection: true, Conflict: true, ContextLength: false,
 		Auth: false, InvalidRequest: false, Canceled: false,
 	}
-	if len(Classes) != len(want) {
-		t.Fatalf("len(Classes) = %d, want %d", len(Classes), len(want))
-	}
+	require.Len(t, Classes, len(want), "Classes")
 	for _, c := range Classes {
-		if got := c.Retryable(); got != want[c] {
-			t.Errorf("%s.Retryable() = %v, want %v", c, got, want[c])
-		}
-		if !c.Valid() {
-			t.Errorf("%s.Valid() = false, want true", c)
-		}
-		if got, want := c.budgeted(), c == Overloaded || c == ServerError; got != want {
-			t.Errorf("%s.budgeted() = %v, want %v", c, got, want)
-		}
+		assert.Equal(t, want[c], c.Retryable(), "%s.Retryable()", c)
+		assert.True(t, c.Valid(), "%s.Valid()", c)
+		assert.Equal(t, c == Overloaded || c == ServerError, c.budgeted(), "%s.budgeted()", c)
 	}
 	for _, c := range []Class{"", "rate-limited", "RateLimited", "other"} {
-		if c.Valid() {
-			t.Errorf("%q.Valid() = true, want false", c)
-		}
-		if c.Retryable() {
-			t.Errorf("%q.Retryable() = true, want false", c)
-		}
+		assert.False(t, c.Valid(), "%q.Valid()", c)
+		assert.False(t, c.Retryable(), "%q.Retryable()", c)
 	}
 }
 
@@ -176,9 +166,7 @@ func TestAssessShouldRetry(t *testing.T) {
 			if tt.value != "" {
 				o.Header.Set("x-should-retry", tt.value)
 			}
-			if got := Assess(o, t0).ShouldRetry; got != tt.want {
-				t.Errorf("ShouldRetry = %q, want %q", got, tt.want)
-			}
+			assert.Equal(t, tt.want, Assess(o, t0).ShouldRetry, "ShouldRetry")
 		})
 	}
 }
@@ -186,15 +174,15 @@ func TestAssessShouldRetry(t *testing.T) {
 func TestAssessSuccess(t *testing.T) {
 	o := Outcome{Status: 200, Header: hdr("x-ratelimit-limit-requests", "60", "x-ratelimit-remaining-requests", "59", "x-should-retry", "false"), Body: []byte(`{"error":{"message":"not read"}}`)}
 	a := Assess(o, t0)
-	if a.Class != "" || a.Hint.Valid() || a.Message != "" || a.ShouldRetry != "" {
-		t.Errorf("Assess(200) = class %q hint %v message %q should-retry %q, want all empty", a.Class, a.Hint, a.Message, a.ShouldRetry)
+	assert.Empty(t, a.Class, "Assess(200).Class")
+	assert.False(t, a.Hint.Valid(), "Assess(200).Hint.Valid(): %v", a.Hint)
+	assert.Empty(t, a.Message, "Assess(200).Message")
+	assert.Empty(t, a.ShouldRetry, "Assess(200).ShouldRetry")
+	if assert.Len(t, a.Limits, 1, "Assess(200).Limits: want one window 60/59") {
+		assert.Equal(t, int64(60), a.Limits[0].Limit, "Assess(200).Limits[0].Limit")
+		assert.Equal(t, int64(59), a.Limits[0].Remaining, "Assess(200).Limits[0].Remaining")
 	}
-	if len(a.Limits) != 1 || a.Limits[0].Limit != 60 || a.Limits[0].Remaining != 59 {
-		t.Errorf("Assess(200).Limits = %+v, want one window 60/59", a.Limits)
-	}
-	if a.Provider != OpenAI {
-		t.Errorf("Assess(200).Provider = %q, want %q", a.Provider, OpenAI)
-	}
+	assert.Equal(t, OpenAI, a.Provider, "Assess(200).Provider")
 }
 
 func TestAssessMessageTruncated(t *testing.T) {
@@ -203,17 +191,10 @@ func TestAssessMessageTruncated(t *testing.T) {
 		long += "é" // two bytes: truncation must not split it
 	}
 	a := Assess(response(400, `{"error":{"message":"`+long+`"}}`), t0)
-	if got := len(a.Message); got > 200+len("…") {
-		t.Errorf("len(Message) = %d, want at most %d", got, 200+len("…"))
-	}
-	for _, r := range a.Message {
-		if r == '\uFFFD' {
-			t.Fatalf("Message %q holds a broken rune", a.Message)
-		}
-	}
-	if got := truncate("short", 200); got != "short" {
-		t.Errorf("truncate(short) = %q, want %q", got, "short")
-	}
+	assert.LessOrEqual(t, len(a.Message), 200+len("…"), "len(Message)")
+	require.True(t, utf8.ValidString(a.Message), "Message %q holds a broken rune", a.Message)
+	require.NotContains(t, a.Message, "\uFFFD", "Message holds a broken rune")
+	assert.Equal(t, "short", truncate("short", 200), "truncate(short)")
 }
 
 func TestDetectProvider(t *testing.T) {
@@ -237,9 +218,7 @@ func TestDetectProvider(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := Assess(tt.o, t0).Provider; got != tt.want {
-				t.Errorf("Provider = %q, want %q", got, tt.want)
-			}
+			assert.Equal(t, tt.want, Assess(tt.o, t0).Provider, "Provider")
 		})
 	}
 }
@@ -263,9 +242,7 @@ func TestProviderForHost(t *testing.T) {
 	}
 	for host, want := range tests {
 		t.Run(host, func(t *testing.T) {
-			if got := ProviderForHost(host); got != want {
-				t.Errorf("ProviderForHost(%q) = %q, want %q", host, got, want)
-			}
+			assert.Equal(t, want, ProviderForHost(host), "ProviderForHost(%q)", host)
 		})
 	}
 }
@@ -298,32 +275,22 @@ func TestParseBody(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got := parseBody([]byte(tt.body))
 			got.retryDelay, got.quotaIDs = nil, nil
-			if fmt.Sprint(*got) != fmt.Sprint(tt.want) {
-				t.Errorf("parseBody = %+v, want %+v", *got, tt.want)
-			}
+			assert.Equal(t, tt.want, *got, "parseBody")
 		})
 	}
 	t.Run("gemini details", func(t *testing.T) {
 		eb := parseBody([]byte(`{"error":{"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"A"},{"quotaId":""},{"quotaId":"B"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"37s"},"junk"]}}`))
-		if fmt.Sprint(eb.quotaIDs) != "[A B]" {
-			t.Errorf("quotaIDs = %v, want [A B]", eb.quotaIDs)
-		}
-		if string(eb.retryDelay) != `"37s"` {
-			t.Errorf("retryDelay = %s, want %q", eb.retryDelay, `"37s"`)
-		}
+		assert.Equal(t, []string{"A", "B"}, eb.quotaIDs, "quotaIDs")
+		assert.Equal(t, `"37s"`, string(eb.retryDelay), "retryDelay")
 	})
 	t.Run("long body read up to maxBody", func(t *testing.T) {
-		if got := len(parseBody(big).message); got != maxBody {
-			t.Errorf("len(message) = %d, want %d", got, maxBody)
-		}
+		assert.Len(t, parseBody(big).message, maxBody, "message")
 	})
 }
 
 func TestResponseErrorMessage(t *testing.T) {
 	e := &ResponseError{Status: http.StatusTooManyRequests}
-	if got, want := e.Error(), "retry: HTTP 429 Too Many Requests"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
+	assert.EqualError(t, e, "retry: HTTP 429 Too Many Requests")
 }
 
 func TestOutcomeOf(t *testing.T) {
@@ -340,12 +307,15 @@ func TestOutcomeOf(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := OutcomeOf(tt.err)
-			if got.Status != tt.want.Status || got.Err != tt.want.Err || string(got.Body) != string(tt.want.Body) || got.Header.Get("Retry-After") != tt.want.Header.Get("Retry-After") {
-				t.Errorf("OutcomeOf(%v) = %+v, want %+v", tt.err, got, tt.want)
+			assert.Equal(t, tt.want.Status, got.Status, "OutcomeOf(%v).Status", tt.err)
+			if tt.want.Err == nil {
+				assert.NoError(t, got.Err, "OutcomeOf(%v).Err", tt.err)
+			} else {
+				assert.Same(t, tt.want.Err, got.Err, "OutcomeOf(%v).Err", tt.err)
 			}
-			if got.Failed() != (tt.err != nil) {
-				t.Errorf("Failed() = %v, want %v", got.Failed(), tt.err != nil)
-			}
+			assert.Equal(t, string(tt.want.Body), string(got.Body), "OutcomeOf(%v).Body", tt.err)
+			assert.Equal(t, tt.want.Header.Get("Retry-After"), got.Header.Get("Retry-After"), "OutcomeOf(%v) Retry-After", tt.err)
+			assert.Equal(t, tt.err != nil, got.Failed(), "Failed()")
 		})
 	}
 }
@@ -369,9 +339,9 @@ func TestShouldRetryOverrides(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			d := cfg.Decide(Input{Assessment: Assess(tt.o, t0), Attempt: tt.attempt, Now: t0, Budget: -1, Rand: 0})
-			if d.Action != tt.action || d.DelayMin != tt.min || d.DelayMax != tt.max {
-				t.Errorf("got %q in [%v, %v], want %q in [%v, %v] (%s)", d.Action, d.DelayMin, d.DelayMax, tt.action, tt.min, tt.max, d.Reason)
-			}
+			assert.Equal(t, tt.action, d.Action, "action (%s)", d.Reason)
+			assert.Equal(t, tt.min, d.DelayMin, "DelayMin (%s)", d.Reason)
+			assert.Equal(t, tt.max, d.DelayMax, "DelayMax (%s)", d.Reason)
 		})
 	}
 }
@@ -395,9 +365,7 @@ func TestAssessWindowAndScope(t *testing.T) {
 		"not a window": {msg("temporary outage"), 0},
 	}
 	for name, tt := range windows {
-		if got := Assess(response(429, tt.body), t0).Window; got != tt.want {
-			t.Errorf("%s: Window = %v, want %v", name, got, tt.want)
-		}
+		assert.Equal(t, tt.want, Assess(response(429, tt.body), t0).Window, "%s: Window", name)
 	}
 	scopes := map[string]struct {
 		o    Outcome
@@ -413,8 +381,7 @@ func TestAssessWindowAndScope(t *testing.T) {
 	}
 	for name, tt := range scopes {
 		a := Assess(tt.o, t0)
-		if a.Class != QuotaExhausted || a.Scope != tt.want {
-			t.Errorf("%s: class %q scope %q, want quota_exhausted %q", name, a.Class, a.Scope, tt.want)
-		}
+		assert.Equal(t, QuotaExhausted, a.Class, "%s: class", name)
+		assert.Equal(t, tt.want, a.Scope, "%s: scope", name)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // failure is an Input for a failure of class c at t0, first attempt, no
@@ -108,24 +111,12 @@ func TestDecideGiveUps(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			d := cfg.Decide(tt.in)
-			if d.Action != GiveUp {
-				t.Fatalf("Action = %q, want %q (reason: %s)", d.Action, GiveUp, d.Reason)
-			}
-			if d.Delay != 0 {
-				t.Errorf("Delay = %v, want 0", d.Delay)
-			}
-			if d.Class != tt.class {
-				t.Errorf("Class = %q, want %q", d.Class, tt.class)
-			}
-			if d.Deadline != tt.deadline {
-				t.Errorf("Deadline = %v, want %v", d.Deadline, tt.deadline)
-			}
-			if !strings.Contains(d.Reason, tt.reason) {
-				t.Errorf("Reason = %q, want it to contain %q", d.Reason, tt.reason)
-			}
-			if !strings.HasPrefix(d.Reason, string(d.Class)) {
-				t.Errorf("Reason = %q, want it to start with the class %q", d.Reason, d.Class)
-			}
+			require.Equal(t, GiveUp, d.Action, "Action (reason: %s)", d.Reason)
+			assert.Zero(t, d.Delay, "Delay")
+			assert.Equal(t, tt.class, d.Class, "Class")
+			assert.Equal(t, tt.deadline, d.Deadline, "Deadline")
+			assert.Contains(t, d.Reason, tt.reason, "Reason")
+			assert.True(t, strings.HasPrefix(d.Reason, string(d.Class)), "Reason = %q, want it to start with the class %q", d.Reason, d.Class)
 		})
 	}
 }
@@ -184,27 +175,16 @@ func TestDecideRetry(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			d := tt.cfg.Decide(tt.in)
-			if d.Action != Retry {
-				t.Fatalf("Action = %q, want %q (reason: %s)", d.Action, Retry, d.Reason)
+			require.Equal(t, Retry, d.Action, "Action (reason: %s)", d.Reason)
+			assert.Equal(t, tt.source, d.HintSource, "HintSource")
+			assert.Equal(t, tt.min, d.DelayMin, "range min")
+			assert.Equal(t, tt.max, d.DelayMax, "range max")
+			assert.Equal(t, tt.delay, d.Delay, "Delay")
+			assert.False(t, d.Deadline, "Deadline")
+			if !tt.in.Deadline.IsZero() {
+				assert.LessOrEqual(t, tt.in.Now.Add(d.Delay), tt.in.Deadline, "Delay %v passes the deadline %v", d.Delay, tt.in.Deadline.Sub(tt.in.Now))
 			}
-			if d.HintSource != tt.source {
-				t.Errorf("HintSource = %q, want %q", d.HintSource, tt.source)
-			}
-			if d.DelayMin != tt.min || d.DelayMax != tt.max {
-				t.Errorf("range = [%v, %v], want [%v, %v]", d.DelayMin, d.DelayMax, tt.min, tt.max)
-			}
-			if d.Delay != tt.delay {
-				t.Errorf("Delay = %v, want %v", d.Delay, tt.delay)
-			}
-			if d.Deadline {
-				t.Error("Deadline = true, want false")
-			}
-			if !tt.in.Deadline.IsZero() && tt.in.Now.Add(d.Delay).After(tt.in.Deadline) {
-				t.Errorf("Delay %v passes the deadline %v", d.Delay, tt.in.Deadline.Sub(tt.in.Now))
-			}
-			if !strings.Contains(d.Reason, "retrying in") {
-				t.Errorf("Reason = %q, want it to say it is retrying", d.Reason)
-			}
+			assert.Contains(t, d.Reason, "retrying in", "Reason must say it is retrying")
 		})
 	}
 }
@@ -212,25 +192,18 @@ func TestDecideRetry(t *testing.T) {
 func TestDecideSuccess(t *testing.T) {
 	cfg := DefaultConfig()
 	d := cfg.Decide(Input{Attempt: 0, Now: t0, Budget: 0})
-	if d.Action != Success || d.Reason != "succeeded" || d.Delay != 0 {
-		t.Errorf("Decide(success) = %q %q %v, want %q %q 0", d.Action, d.Reason, d.Delay, Success, "succeeded")
-	}
-	if d.Attempt != 1 {
-		t.Errorf("Attempt = %d, want 1 (0 reads as the first attempt)", d.Attempt)
-	}
+	assert.Equal(t, Success, d.Action, "Decide(success).Action")
+	assert.Equal(t, "succeeded", d.Reason, "Decide(success).Reason")
+	assert.Zero(t, d.Delay, "Decide(success).Delay")
+	assert.Equal(t, 1, d.Attempt, "Attempt (0 reads as the first attempt)")
 }
 
 func TestDecideReason(t *testing.T) {
 	cfg := DefaultConfig()
 	d := cfg.Decide(hinted(RateLimited, 1146*time.Millisecond).with(func(in *Input) { in.Attempt = 2 }))
-	want := "rate_limited (HTTP 429): the server asked for 1.146s (retry-after); retrying in 1.146s (range 1.146s–1.261s), attempt 3 of at most 8"
-	if d.Reason != want {
-		t.Errorf("Reason = %q\nwant %q", d.Reason, want)
-	}
+	assert.Equal(t, "rate_limited (HTTP 429): the server asked for 1.146s (retry-after); retrying in 1.146s (range 1.146s–1.261s), attempt 3 of at most 8", d.Reason)
 	d = cfg.Decide(failure(Connection, 0))
-	if want := "connection: no usable hint, backoff; retrying in 125ms (range 125ms–250ms), attempt 2 of at most 4"; d.Reason != want {
-		t.Errorf("Reason = %q\nwant %q", d.Reason, want)
-	}
+	assert.Equal(t, "connection: no usable hint, backoff; retrying in 125ms (range 125ms–250ms), attempt 2 of at most 4", d.Reason)
 }
 
 // TestDecideMaxAttempts pins that MaxAttempts counts the first attempt:
@@ -238,9 +211,7 @@ func TestDecideReason(t *testing.T) {
 func TestDecideMaxAttempts(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 5} {
 		cfg := Config{Policies: map[Class]Policy{Timeout: {MaxAttempts: n, Base: time.Second, Max: time.Second}}}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, cfg.Validate())
 		retries := 0
 		for attempt := 1; attempt <= 10; attempt++ {
 			if cfg.Decide(failure(Timeout, 0).with(func(in *Input) { in.Attempt = attempt })).Action != Retry {
@@ -248,29 +219,24 @@ func TestDecideMaxAttempts(t *testing.T) {
 			}
 			retries++
 		}
-		if want := max(n-1, 0); retries != want {
-			t.Errorf("MaxAttempts %d: got %d retries, want %d", n, retries, want)
-		}
+		assert.Equal(t, max(n-1, 0), retries, "MaxAttempts %d: retries", n)
 	}
 }
 
 // TestDecideHugeSpread: hint plus spread saturates instead of wrapping.
 func TestDecideHugeSpread(t *testing.T) {
 	cfg := Config{SpreadMin: math.MaxInt64, SpreadMax: math.MaxInt64}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cfg.Validate())
 	d := cfg.Decide(hinted(RateLimited, time.Second).with(func(in *Input) { in.Rand = 0.5 }))
-	if d.Action != Retry || d.DelayMin != time.Second || d.DelayMax != math.MaxInt64 || d.Delay < time.Second {
-		t.Errorf("Decide = %q, delay %v in [%v, %v]; want a retry of at least 1s in [1s, max]", d.Action, d.Delay, d.DelayMin, d.DelayMax)
-	}
+	assert.Equal(t, Retry, d.Action, "Decide")
+	assert.Equal(t, time.Second, d.DelayMin, "DelayMin")
+	assert.Equal(t, time.Duration(math.MaxInt64), d.DelayMax, "DelayMax saturates")
+	assert.GreaterOrEqual(t, d.Delay, time.Second, "Delay")
 }
 
 func TestDecideUnfilledConfig(t *testing.T) {
 	var cfg Config // no policies: nothing is retried
-	if d := cfg.Decide(failure(RateLimited, 429)); d.Action != GiveUp {
-		t.Errorf("Action = %q, want %q", d.Action, GiveUp)
-	}
+	assert.Equal(t, GiveUp, cfg.Decide(failure(RateLimited, 429)).Action, "Action")
 }
 
 func TestBackoff(t *testing.T) {
@@ -291,9 +257,8 @@ func TestBackoff(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			lo, hi := tt.p.backoff(tt.k)
-			if lo != tt.lo || hi != tt.hi {
-				t.Errorf("backoff(%d) = [%v, %v], want [%v, %v]", tt.k, lo, hi, tt.lo, tt.hi)
-			}
+			assert.Equal(t, tt.lo, lo, "backoff(%d) low", tt.k)
+			assert.Equal(t, tt.hi, hi, "backoff(%d) high", tt.k)
 		})
 	}
 }
@@ -334,24 +299,17 @@ func TestValidate(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			err := tt.cfg.Validate()
-			if !errors.Is(err, ErrConfig) {
-				t.Fatalf("Validate() = %v, want an error wrapping ErrConfig", err)
-			}
-			if !strings.Contains(err.Error(), tt.key+" = ") {
-				t.Errorf("Validate() = %q, want it to name %q", err, tt.key)
-			}
-			if _, err2 := New(tt.cfg); !errors.Is(err2, ErrConfig) {
-				t.Errorf("New() error = %v, want one wrapping ErrConfig", err2)
-			}
+			require.ErrorIs(t, err, ErrConfig, "Validate()")
+			assert.ErrorContains(t, err, tt.key+" = ", "Validate() must name the key")
+			_, err = New(tt.cfg)
+			assert.ErrorIs(t, err, ErrConfig, "New()")
 		})
 	}
 }
 
 func TestValidateFillsDefaults(t *testing.T) {
 	cfg := Config{Policies: map[Class]Policy{Timeout: {MaxAttempts: 5, Base: time.Second, Max: 2 * time.Second}}, Budget: BudgetConfig{MaxTokens: -1}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("Validate() = %v, want nil", err)
-	}
+	require.NoError(t, cfg.Validate(), "Validate()")
 	checks := map[string]struct{ got, want any }{
 		"max_hint":               {cfg.MaxHint, 2 * time.Minute},
 		"spread":                 {cfg.Spread, 0.1},
@@ -374,24 +332,14 @@ func TestValidateFillsDefaults(t *testing.T) {
 		"policies":               {len(cfg.Policies), len(DefaultPolicies)},
 	}
 	for name, c := range checks {
-		if c.got != c.want {
-			t.Errorf("%s: got %v, want %v", name, c.got, c.want)
-		}
+		assert.Equal(t, c.want, c.got, name)
 	}
 	d := DefaultConfig()
-	if err := d.Validate(); err != nil {
-		t.Errorf("DefaultConfig().Validate() = %v, want nil", err)
-	}
-	if d.Budget.MaxTokens != 100 {
-		t.Errorf("default budget.max_tokens: got %v, want 100", d.Budget.MaxTokens)
-	}
+	assert.NoError(t, d.Validate(), "DefaultConfig().Validate()")
+	assert.Equal(t, 100.0, d.Budget.MaxTokens, "default budget.max_tokens")
 	r, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := r.Config().MaxHint; got != 2*time.Minute {
-		t.Errorf("New(Config{}).Config().MaxHint: got %v, want 2m", got)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Minute, r.Config().MaxHint, "New(Config{}).Config().MaxHint")
 }
 
 func TestBudget(t *testing.T) {
@@ -405,83 +353,57 @@ func TestBudget(t *testing.T) {
 		{"", 1}, {"", 1.5}, {"", 2}, {"", 2.5}, {"", 3}, {"", 3.5}, {"", 4}, {"", 4},
 	}
 	for i, s := range steps {
-		if got := b.record("k", s.class); got != s.want {
-			t.Fatalf("step %d (%q): got %v tokens, want %v", i, s.class, got, s.want)
-		}
-		if got := b.peek("k"); got != s.want {
-			t.Fatalf("step %d: peek got %v, want %v", i, got, s.want)
-		}
+		require.Equal(t, s.want, b.record("k", s.class), "step %d (%q): tokens", i, s.class)
+		require.Equal(t, s.want, b.peek("k"), "step %d: peek", i)
 	}
-	if len(b.tokens) != 0 {
-		t.Errorf("a full bucket is kept: got %d entries, want 0", len(b.tokens))
-	}
-	if got := b.peek("other"); got != 4 {
-		t.Errorf("peek(other) got %v, want 4 (full)", got)
-	}
+	assert.Empty(t, b.tokens, "a full bucket is kept")
+	assert.Equal(t, 4.0, b.peek("other"), "peek(other) (full)")
 	off := budget{cfg: BudgetConfig{MaxTokens: -1}}
-	if got := off.record("k", Overloaded); got != -1 {
-		t.Errorf("disabled budget: got %v, want -1", got)
-	}
+	assert.Equal(t, -1.0, off.record("k", Overloaded), "disabled budget")
 }
 
 func TestErrorMessage(t *testing.T) {
 	e := &Error{Decision: Decision{Reason: "rate_limited (HTTP 429): 8 attempts made"}, Attempts: 8, Waited: 1500 * time.Millisecond,
 		Err: &ResponseError{Status: 429}}
-	want := "retry: gave up after 8 attempts (waited 1.5s): rate_limited (HTTP 429): 8 attempts made: retry: HTTP 429 Too Many Requests"
-	if got := e.Error(); got != want {
-		t.Errorf("Error() = %q\nwant %q", got, want)
-	}
+	assert.EqualError(t, e, "retry: gave up after 8 attempts (waited 1.5s): rate_limited (HTTP 429): 8 attempts made: retry: HTTP 429 Too Many Requests")
 	e = &Error{Decision: Decision{Reason: "r"}, Attempts: 1}
-	if got, want := e.Error(), "retry: gave up after 1 attempt: r"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	if got := e.Unwrap(); len(got) != 0 {
-		t.Errorf("Unwrap() = %v, want none", got)
-	}
+	assert.EqualError(t, e, "retry: gave up after 1 attempt: r")
+	assert.Empty(t, e.Unwrap(), "Unwrap()")
 	e = &Error{Err: errIO, Cause: ErrDeadline}
-	if !errors.Is(e, context.DeadlineExceeded) || !errors.Is(e, ErrDeadline) || !errors.Is(e, errIO) {
-		t.Errorf("errors.Is(%v, …) false, want true for DeadlineExceeded, ErrDeadline and the last error", e)
-	}
-	if got := fmtDur(1234567890 * time.Nanosecond); got != "1.235s" {
-		t.Errorf("fmtDur = %q, want %q", got, "1.235s")
-	}
-	if got := fmtDur(500 * time.Nanosecond); got != "500ns" {
-		t.Errorf("fmtDur = %q, want %q", got, "500ns")
-	}
+	assert.ErrorIs(t, e, context.DeadlineExceeded)
+	assert.ErrorIs(t, e, ErrDeadline)
+	assert.ErrorIs(t, e, errIO, "the last error")
+	assert.Equal(t, "1.235s", fmtDur(1234567890*time.Nanosecond), "fmtDur")
+	assert.Equal(t, "500ns", fmtDur(500*time.Nanosecond), "fmtDur")
 }
 
 var errIO = errors.New("io")
 
 func TestDecideListedNonRetryableClass(t *testing.T) {
 	cfg := Config{Policies: map[Class]Policy{QuotaExhausted: {MaxAttempts: 2, Base: time.Second, Max: time.Second}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cfg.Validate())
 	in := Input{Assessment: Assessment{Class: QuotaExhausted, Status: 429}, Attempt: 1, Now: t0, Budget: -1}
-	if d := cfg.Decide(in); d.Action != Retry {
-		t.Errorf("listed quota_exhausted: action %s (%s), want retry", d.Action, d.Reason)
-	}
+	d := cfg.Decide(in)
+	assert.Equal(t, Retry, d.Action, "listed quota_exhausted (%s)", d.Reason)
 	in.Attempt = 2
-	if d := cfg.Decide(in); d.Action != GiveUp {
-		t.Errorf("listed quota_exhausted at its attempt limit: action %s, want give_up", d.Action)
-	}
+	assert.Equal(t, GiveUp, cfg.Decide(in).Action, "listed quota_exhausted at its attempt limit")
 	def := DefaultConfig()
 	in.Attempt = 1
-	if d := def.Decide(in); d.Action != GiveUp {
-		t.Errorf("unlisted quota_exhausted: action %s, want give_up", d.Action)
-	}
+	assert.Equal(t, GiveUp, def.Decide(in).Action, "unlisted quota_exhausted")
 }
 
 func TestDecideSaturatedHintReason(t *testing.T) {
 	cfg := DefaultConfig()
 	in := Input{Assessment: Assessment{Class: RateLimited, Status: 429, Hint: Hint{maxWait, SourceRetryAfter}}, Attempt: 1, Now: t0, Budget: -1}
-	if d := cfg.Decide(in); d.Action != Retry || !strings.Contains(d.Reason, "24h or more") || d.Hold.By != HeldCheck {
-		t.Errorf("got %s %q (hold %q), want a retry behind a check, saying 24h or more", d.Action, d.Reason, d.Hold.By)
-	}
+	d := cfg.Decide(in)
+	assert.Equal(t, Retry, d.Action, "a retry behind a check")
+	assert.Contains(t, d.Reason, "24h or more")
+	assert.Equal(t, HeldCheck, d.Hold.By, "a retry behind a check")
 	in.Pace = Verdict{Probe: true, By: HeldCheck}
-	if d := cfg.Decide(in); d.Action != GiveUp || !strings.Contains(d.Reason, "24h or more") || d.Hold.By != HeldBlock {
-		t.Errorf("got %s %q (hold %q), want a give-up saying 24h or more, and a block", d.Action, d.Reason, d.Hold.By)
-	}
+	d = cfg.Decide(in)
+	assert.Equal(t, GiveUp, d.Action, "a give-up after the check")
+	assert.Contains(t, d.Reason, "24h or more")
+	assert.Equal(t, HeldBlock, d.Hold.By, "a block after the check")
 }
 
 // TestSDKDecision checks the SDKs' rule as SDKDecision states it.
@@ -511,11 +433,11 @@ func TestSDKDecision(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			d := SDKDecision(Input{Assessment: tt.a, Attempt: tt.attempt, Ended: tt.ended}, SDKRetries)
-			if d.Action != tt.want || !strings.Contains(d.Reason, tt.reason) || d.Delay != 0 {
-				t.Errorf("got %s %q (delay %v), want %s containing %q", d.Action, d.Reason, d.Delay, tt.want, tt.reason)
-			}
-			if tt.ended != nil && d.Class != Canceled {
-				t.Errorf("class %q, want canceled", d.Class)
+			assert.Equal(t, tt.want, d.Action, "Action (%s)", d.Reason)
+			assert.Contains(t, d.Reason, tt.reason, "Reason")
+			assert.Zero(t, d.Delay, "Delay")
+			if tt.ended != nil {
+				assert.Equal(t, Canceled, d.Class, "Class")
 			}
 		})
 	}

@@ -7,15 +7,16 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // seedResponses reads every response in testdata/responses.
 func seedResponses(f *testing.F) []Outcome {
 	f.Helper()
 	paths, err := filepath.Glob(filepath.Join("testdata", "responses", "*.http"))
-	if err != nil || len(paths) == 0 {
-		f.Fatalf("no testdata responses: %v", err)
-	}
+	require.NoError(f, err, "no testdata responses")
+	require.NotEmpty(f, paths, "no testdata responses")
 	var outs []Outcome
 	for _, p := range paths {
 		outs = append(outs, readResponse(f, p))
@@ -27,8 +28,10 @@ func seedResponses(f *testing.F) []Outcome {
 // ok and 0.
 func checkWait(t *testing.T, what string, d time.Duration, ok bool) {
 	t.Helper()
-	if d < 0 || d > maxWait || (!ok && d != 0) {
-		t.Fatalf("%s = %v, %v; want a wait within [0, 24h], or 0 when not ok", what, d, ok)
+	require.GreaterOrEqual(t, d, time.Duration(0), "%s = %v, %v; want a wait within [0, 24h]", what, d, ok)
+	require.LessOrEqual(t, d, maxWait, "%s = %v, %v; want a wait within [0, 24h]", what, d, ok)
+	if !ok {
+		require.Zero(t, d, "%s = %v, %v; want 0 when not ok", what, d, ok)
 	}
 }
 
@@ -65,9 +68,7 @@ func FuzzParseHint(f *testing.F) {
 		o := Outcome{Status: 429, Header: h, Body: body}
 		got := ParseHint(o, t0)
 		checkWait(t, "ParseHint", got.Wait, got.Valid())
-		if got != ParseHint(o, t0) {
-			t.Fatal("ParseHint is not deterministic")
-		}
+		require.Equal(t, got, ParseHint(o, t0), "ParseHint is not deterministic")
 	})
 }
 
@@ -158,33 +159,27 @@ func FuzzClassify(f *testing.F) {
 		o.Header.Set("x-amzn-ErrorType", errorType)
 		o.Header.Set("x-should-retry", shouldRetry)
 		c := Classify(o)
-		switch {
-		case !o.Failed():
-			if c != "" {
-				t.Fatalf("Classify(success %d) = %q, want \"\"", status, c)
-			}
-		case !c.Valid():
-			t.Fatalf("Classify = %q, want a named class", c)
+		if o.Failed() {
+			require.True(t, c.Valid(), "Classify = %q, want a named class", c)
+		} else {
+			require.Empty(t, c, "Classify(success %d)", status)
 		}
 		a := Assess(o, t0)
-		if a.Class != c {
-			t.Fatalf("Assess class %q, Classify %q", a.Class, c)
-		}
+		require.Equal(t, c, a.Class, "Assess class, Classify %q", c)
 		checkWait(t, "Assess hint", a.Hint.Wait, a.Hint.Valid())
-		if len(a.Message) > 200+len("…") {
-			t.Fatalf("Message is %d bytes, want at most 200 and an ellipsis", len(a.Message))
-		}
+		require.LessOrEqual(t, len(a.Message), 200+len("…"), "Message bytes: want at most 200 and an ellipsis")
 		for attempt := 1; attempt <= 3; attempt++ {
 			d := cfg.Decide(Input{Assessment: a, Attempt: attempt, Now: t0, Deadline: ts(30), Budget: -1, Rand: 0.7})
-			if d.Delay < 0 || (d.Action == Retry && d.Delay < d.DelayMin) || d.Delay > d.DelayMax || t0.Add(d.Delay).After(ts(30)) {
-				t.Fatalf("Decide: delay %v outside [%v, %v] or past the deadline", d.Delay, d.DelayMin, d.DelayMax)
+			require.GreaterOrEqual(t, d.Delay, time.Duration(0), "Decide: delay")
+			require.LessOrEqual(t, d.Delay, d.DelayMax, "Decide: delay above the range [%v, %v]", d.DelayMin, d.DelayMax)
+			require.LessOrEqual(t, t0.Add(d.Delay), ts(30), "Decide: delay %v past the deadline", d.Delay)
+			if d.Action == Retry {
+				require.GreaterOrEqual(t, d.Delay, d.DelayMin, "Decide: delay below the range [%v, %v]", d.DelayMin, d.DelayMax)
+				if a.Hint.Valid() {
+					require.GreaterOrEqual(t, d.Delay, a.Hint.Wait, "Decide: delay below the hint")
+				}
 			}
-			if d.Action == Retry && a.Hint.Valid() && d.Delay < a.Hint.Wait {
-				t.Fatalf("Decide: delay %v below the hint %v", d.Delay, a.Hint.Wait)
-			}
-			if d.Reason == "" {
-				t.Fatal("Decide: empty reason")
-			}
+			require.NotEmpty(t, d.Reason, "Decide: empty reason")
 		}
 	})
 }
@@ -212,13 +207,12 @@ func FuzzParseLimits(f *testing.F) {
 			h.Set(w.until, reset)
 		}
 		ls := ParseLimits(h, t0)
-		if len(ls) > len(windowHeaders) {
-			t.Fatalf("%d windows, want at most %d", len(ls), len(windowHeaders))
-		}
+		require.LessOrEqual(t, len(ls), len(windowHeaders), "windows")
 		for _, w := range ls {
-			if w.Limit < -1 || w.Remaining < -1 || w.Until < -1 || w.Until > maxWait {
-				t.Fatalf("window %+v out of range", w)
-			}
+			require.GreaterOrEqual(t, w.Limit, int64(-1), "window %+v out of range", w)
+			require.GreaterOrEqual(t, w.Remaining, int64(-1), "window %+v out of range", w)
+			require.GreaterOrEqual(t, w.Until, time.Duration(-1), "window %+v out of range", w)
+			require.LessOrEqual(t, w.Until, maxWait, "window %+v out of range", w)
 		}
 		hint := ls.exhaustedWait(parseBody(body))
 		checkWait(t, "exhaustedWait", hint.Wait, hint.Valid())
@@ -238,8 +232,6 @@ func FuzzEstimateTokens(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if n := EstimateTokens(body); n < 0 {
-			t.Fatalf("EstimateTokens = %d, want at least 0", n)
-		}
+		require.GreaterOrEqual(t, EstimateTokens(body), int64(0), "EstimateTokens")
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 const date = "Fri, 27 Nov 2026 08:00:00 GMT" // t0 as a Date header
@@ -105,12 +107,8 @@ func TestParseHint(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := ParseHint(tt.o, tt.now)
-			if got != tt.want {
-				t.Errorf("ParseHint = %v (%q), want %v (%q)", got.Wait, got.Source, tt.want.Wait, tt.want.Source)
-			}
-			if got.Valid() != (tt.want.Source != SourceNone) {
-				t.Errorf("Valid() = %v, want %v", got.Valid(), tt.want.Source != SourceNone)
-			}
+			assert.Equal(t, tt.want, got, "ParseHint")
+			assert.Equal(t, tt.want.Source != SourceNone, got.Valid(), "Valid()")
 		})
 	}
 }
@@ -182,9 +180,7 @@ func TestParseHintExhaustedWindows(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := ParseHint(tt.o, t0); got != tt.want {
-				t.Errorf("ParseHint = %v (%q), want %v (%q)", got.Wait, got.Source, tt.want.Wait, tt.want.Source)
-			}
+			assert.Equal(t, tt.want, ParseHint(tt.o, t0), "ParseHint")
 		})
 	}
 }
@@ -208,9 +204,8 @@ func TestParseMillis(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseMillis(tt.in)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseMillis(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseMillis(%q)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseMillis(%q) ok", tt.in)
 		})
 	}
 }
@@ -236,9 +231,8 @@ func TestParseRetryAfter(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseRetryAfter(tt.in, t0)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseRetryAfter(%q)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseRetryAfter(%q) ok", tt.in)
 		})
 	}
 }
@@ -277,9 +271,8 @@ func TestParseRetryDelay(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseRetryDelay(json.RawMessage(tt.in))
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseRetryDelay(%s) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseRetryDelay(%s)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseRetryDelay(%s) ok", tt.in)
 		})
 	}
 }
@@ -311,9 +304,8 @@ func TestParseMessageWait(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseMessageWait(tt.in)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseMessageWait(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseMessageWait(%q)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseMessageWait(%q) ok", tt.in)
 		})
 	}
 }
@@ -333,17 +325,14 @@ func TestNumbersOneWay(t *testing.T) {
 			got["retry-info number"], _ = parseRetryDelay(json.RawMessage(`{"seconds":` + n + `}`))
 			got["message"], _ = parseMessageWait("Please try again in " + n + "s.")
 			for src, d := range got {
-				if d != day {
-					t.Errorf("%s: %v, want 24h", src, d)
-				}
+				assert.Equal(t, day, d, src)
 			}
 		})
 	}
 	for _, n := range []string{"-1e30", "1e", "e5", "Inf", "NaN", "0x10", "+5", "1e+-5"} {
 		t.Run(n, func(t *testing.T) {
-			if _, ok := parseNumber(n); ok {
-				t.Errorf("parseNumber(%q) accepted", n)
-			}
+			_, ok := parseNumber(n)
+			assert.False(t, ok, "parseNumber(%q) accepted", n)
 		})
 	}
 }

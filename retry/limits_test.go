@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestParseResetDuration(t *testing.T) {
@@ -41,9 +43,8 @@ func TestParseResetDuration(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseResetDuration(tt.in)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseResetDuration(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseResetDuration(%q)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseResetDuration(%q) ok", tt.in)
 		})
 	}
 }
@@ -77,9 +78,8 @@ func TestParseResetTime(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got, ok := parseResetTime(tt.in, t0)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("parseResetTime(%q) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
+			assert.Equal(t, tt.want, got, "parseResetTime(%q)", tt.in)
+			assert.Equal(t, tt.ok, ok, "parseResetTime(%q) ok", tt.in)
 		})
 	}
 }
@@ -87,9 +87,7 @@ func TestParseResetTime(t *testing.T) {
 func TestParseCount(t *testing.T) {
 	tests := map[string]int64{"60": 60, " 0 ": 0, "-1": -1, "x": -1, "": -1, "1.5": -1, "99999999999999999999": -1}
 	for in, want := range tests {
-		if got := parseCount(in); got != want {
-			t.Errorf("parseCount(%q) = %d, want %d", in, got, want)
-		}
+		assert.Equal(t, want, parseCount(in), "parseCount(%q)", in)
 	}
 }
 
@@ -141,9 +139,7 @@ func TestParseLimits(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			got := ParseLimits(hdr(tt.h...), tt.now)
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Errorf("ParseLimits =\n\t%+v\nwant\n\t%+v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, got, "ParseLimits")
 		})
 	}
 }

@@ -24,15 +24,16 @@ func blockHold(scope Scope, d time.Duration) Hold {
 func TestPaceCheckReleasedByTheProbe(t *testing.T) {
 	var s PaceState
 	s.Observe(nil, Observation{Now: t0, Sent: ts(-0.1), Class: RateLimited, Hold: checkHold})
-	require.True(t, s.Check.Equal(t0))
+	require.WithinDuration(t, t0, s.Check, 0)
 	refused(t, &s, ts(0.5), ts(1)) // held until the probe may go
 	v := book(&s, ts(1), one)
-	require.True(t, v.Booked && v.Probe)
+	require.True(t, v.Booked, "the probe is booked")
+	require.True(t, v.Probe, "the call is the probe")
 	assert.Equal(t, HeldCheck, v.By, "the probe's verdict names the check, so its refusal confirms it")
 	refused(t, &s, ts(1.2), ts(1.7)) // behind the probe in flight
 	// A second long hint, from a call sent before the check, changes nothing.
 	s.Observe(nil, Observation{Now: ts(1.1), Sent: ts(-0.05), Class: RateLimited, Hold: checkHold})
-	assert.True(t, s.Check.Equal(t0))
+	assert.WithinDuration(t, t0, s.Check, 0)
 	s.Observe(nil, Observation{Now: ts(1.2), Sent: ts(1)})
 	assert.True(t, s.Check.IsZero(), "the probe's success ends the check")
 	reserve(t, &s, ts(1.2), one, ts(1.2))
@@ -55,11 +56,12 @@ func TestPaceCheckConfirmedBlocks(t *testing.T) {
 	assert.Equal(t, HeldBlock, v.By)
 	assert.Equal(t, RateLimited, v.Class)
 	assert.Equal(t, "rate_limited: confirmed", v.Reason)
-	assert.True(t, v.At.Equal(ts(61.1)), "the next probe's time: %v", v.At.Sub(t0))
-	assert.True(t, v.Until.Equal(ts(3601.1)))
+	assert.WithinDuration(t, ts(61.1), v.At, 0, "the next probe's time")
+	assert.WithinDuration(t, ts(3601.1), v.Until, 0)
 	// At the interval one call probes; the others still give up.
 	v = book(&s, ts(61.1), one)
-	require.True(t, v.Booked && v.Probe)
+	require.True(t, v.Booked, "the probe is booked")
+	require.True(t, v.Probe, "the call is the probe")
 	assert.Equal(t, HeldBlock, v.By)
 	assert.False(t, book(&s, ts(61.2), one).Booked)
 	// The probe's caller gives up: the next call may probe, once.
@@ -69,7 +71,7 @@ func TestPaceCheckConfirmedBlocks(t *testing.T) {
 	require.True(t, v.Probe, "the next probe goes at the next interval")
 	// It is refused alike: the block goes on, from its start.
 	s.Observe(nil, Observation{Now: ts(121.2), Sent: ts(121.1), Class: RateLimited, Hold: blockHold(ScopeLimit, time.Hour)})
-	assert.True(t, s.Block.Since.Equal(ts(1.1)))
+	assert.WithinDuration(t, ts(1.1), s.Block.Since, 0)
 	v = book(&s, ts(181.2), one)
 	require.True(t, v.Probe)
 	// It succeeds: the block is lifted.
@@ -112,7 +114,8 @@ func TestMemoryStoreQuotaScopes(t *testing.T) {
 	probe := ask
 	probe.Now = ts(60)
 	v, _ = m.Book(ctx, mini, probe)
-	require.True(t, v.Booked && v.Probe)
+	require.True(t, v.Booked, "the probe is booked")
+	require.True(t, v.Probe, "the call is the probe")
 	v, _ = m.Book(ctx, gpt4, probe)
 	assert.False(t, v.Booked, "one probe at a time for the credential")
 	// Topped up: the probe succeeds, and every model goes again.
@@ -156,11 +159,11 @@ func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	assert.Equal(t, HeldWindow, v.By)
 	assert.InDelta(t, float64(ts(1).Add(first).Sub(t0)), float64(v.At.Sub(t0)), float64(50*time.Millisecond), "Recent decays a little")
 	next := book(&s, ts(1.1), one)
-	assert.Equal(t, v.At.Add(s.interval(v.At)), next.At)
+	assert.WithinDuration(t, v.At.Add(s.interval(v.At)), next.At, 0, "the next call, one interval later")
 	assert.Greater(t, s.interval(v.At), time.Second, "below a call a second yet")
 	// A refusal of a call sent before the decrease is old news.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: RateLimited})
-	assert.True(t, s.Rate.Since.Equal(ts(1)))
+	assert.WithinDuration(t, ts(1), s.Rate.Since, 0)
 	// One sent after it cuts the rate again, and the line books anew.
 	max0 := s.rate(ts(5))
 	s.Observe(nil, Observation{Now: ts(5), Sent: ts(4), Class: RateLimited})
@@ -282,7 +285,7 @@ func TestMemoryStoreForgetsIdleLimits(t *testing.T) {
 		m.Observe(ctx, key, Observation{Now: now, Sent: now})
 	}
 	v, _ := m.Book(ctx, held, Ask{Now: ts(1020), Cost: one})
-	assert.True(t, v.At.Equal(ts(4600)), "the held key kept its hold")
+	assert.WithinDuration(t, ts(4600), v.At, 0, "the held key kept its hold")
 }
 
 // A token cost is estimated only for a limit with a token window, once,
@@ -300,7 +303,7 @@ func TestMemoryStoreEstimatesTokensOnlyWhenCounted(t *testing.T) {
 	v, _ = m.Book(ctx, key, Ask{Now: t0, Cost: one, Tokens: tokens})
 	assert.Equal(t, 1, estimates)
 	assert.Equal(t, int64(3000), v.Cost.Tokens)
-	assert.True(t, v.At.Equal(ts(3)), "paced by its 3000 tokens: %v", v.At.Sub(t0))
+	assert.WithinDuration(t, ts(3), v.At, 0, "paced by its 3000 tokens")
 	v, _ = m.Book(ctx, key, Ask{Now: t0, Cost: v.Cost, Tokens: tokens})
 	assert.Equal(t, 1, estimates, "a known cost is not estimated again")
 }
@@ -315,7 +318,9 @@ func TestPaceProbeGoesNowOrNotAtAll(t *testing.T) {
 	refused(t, &s, ts(1), ts(3))
 	assert.True(t, s.ProbeUntil.IsZero(), "no probe in flight")
 	v := book(&s, ts(3), one)
-	assert.True(t, v.Booked && v.Probe && v.At.Equal(ts(3)))
+	assert.True(t, v.Booked, "the probe is booked")
+	assert.True(t, v.Probe, "the call is the probe")
+	assert.WithinDuration(t, ts(3), v.At, 0, "the probe goes when the window admits it")
 
 	// The same for a block's probe.
 	var b PaceState
@@ -323,7 +328,8 @@ func TestPaceProbeGoesNowOrNotAtAll(t *testing.T) {
 	b.Observe(nil, Observation{Now: t0, Sent: t0, Class: QuotaExhausted, Hold: Hold{By: HeldBlock, Class: QuotaExhausted, Every: time.Minute}})
 	v = book(&b, ts(60), one)
 	assert.False(t, v.Booked)
-	assert.True(t, v.At.Equal(ts(63)))
+	assert.WithinDuration(t, ts(63), v.At, 0)
 	v = book(&b, ts(63), one)
-	assert.True(t, v.Booked && v.Probe)
+	assert.True(t, v.Booked, "the block's probe is booked")
+	assert.True(t, v.Probe, "the call is the block's probe")
 }

@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // probeTimeout is the probe timeout of the tests' asks.
@@ -37,9 +40,8 @@ func requests(limit, remaining int64) Limits {
 func reserve(t *testing.T, s *PaceState, now time.Time, c Cost, want time.Time) {
 	t.Helper()
 	v := book(s, now, c)
-	if !v.Booked || !v.At.Equal(want) {
-		t.Fatalf("Book(%v) = %v, %v; want %v, true", now.Sub(t0), v.At.Sub(t0), v.Booked, want.Sub(t0))
-	}
+	require.True(t, v.Booked, "Book(t0+%v) = t0+%v, not booked; want t0+%v, booked", now.Sub(t0), v.At.Sub(t0), want.Sub(t0))
+	require.WithinDuration(t, want, v.At, 0, "Book(t0+%v)", now.Sub(t0))
 }
 
 // refused fails the test unless a Book at now is refused with the time to
@@ -48,12 +50,9 @@ func refused(t *testing.T, s *PaceState, now time.Time, want time.Time) {
 	t.Helper()
 	n := len(s.Bookings)
 	v := book(s, now, one)
-	if v.Booked || !v.At.Equal(want) {
-		t.Fatalf("Book(%v) = %v, %v; want %v, false", now.Sub(t0), v.At.Sub(t0), v.Booked, want.Sub(t0))
-	}
-	if len(s.Bookings) != n {
-		t.Fatalf("a refused Book booked: %d bookings, want %d", len(s.Bookings), n)
-	}
+	require.False(t, v.Booked, "Book(t0+%v) = t0+%v, booked; want t0+%v, refused", now.Sub(t0), v.At.Sub(t0), want.Sub(t0))
+	require.WithinDuration(t, want, v.At, 0, "Book(t0+%v)", now.Sub(t0))
+	require.Len(t, s.Bookings, n, "a refused Book booked")
 }
 
 func TestPaceZeroStateLetsEverythingGo(t *testing.T) {
@@ -61,29 +60,24 @@ func TestPaceZeroStateLetsEverythingGo(t *testing.T) {
 	for i := range 100 {
 		reserve(t, &s, ts(float64(i)/10), one, ts(float64(i)/10))
 	}
-	if len(s.Windows) != 0 {
-		t.Errorf("Windows = %v, want none", s.Windows)
-	}
+	assert.Empty(t, s.Windows, "Windows")
 }
 
 func TestPaceSyncedWindowSpacesCallsOnceEmpty(t *testing.T) {
 	var s PaceState
 	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 2)})
-	if len(s.Windows) != 1 || s.Windows[0].Interval != time.Second || s.Windows[0].Span != time.Minute || !s.Windows[0].TAT.Equal(ts(58)) {
-		t.Fatalf("Windows = %+v, want one with Interval 1s, Span 1m, TAT t0+58s", s.Windows)
-	}
+	require.Len(t, s.Windows, 1, "Windows")
+	require.Equal(t, time.Second, s.Windows[0].Interval, "Interval")
+	require.Equal(t, time.Minute, s.Windows[0].Span, "Span")
+	require.WithinDuration(t, ts(58), s.Windows[0].TAT, 0, "TAT")
 	// Two calls are left: they go now; then one per Interval.
 	for i, want := range []float64{0, 0, 1, 2, 3, 4} {
 		reserve(t, &s, t0, one, ts(want))
-		if got := len(s.Bookings); got != i+1 {
-			t.Fatalf("Bookings = %d, want %d", got, i+1)
-		}
+		require.Len(t, s.Bookings, i+1, "Bookings")
 	}
 	// A call asking later than its slot goes at once.
 	reserve(t, &s, ts(30), one, ts(30))
-	if !s.Windows[0].TAT.Equal(ts(65)) {
-		t.Errorf("TAT = t0+%v, want t0+1m5s", s.Windows[0].TAT.Sub(t0))
-	}
+	assert.WithinDuration(t, ts(65), s.Windows[0].TAT, 0, "TAT")
 	// A call that costs no requests is not paced.
 	reserve(t, &s, ts(30), Cost{}, ts(30))
 }
@@ -111,13 +105,9 @@ func TestPaceWindowCost(t *testing.T) {
 		"int64 limit":        {math.MaxInt64, 0},
 	}
 	for name, tt := range tests {
-		if got := w.cost(Cost{Tokens: tt.tokens}); got != tt.want {
-			t.Errorf("%s: cost(%d tokens) = %v, want %v", name, tt.tokens, got, tt.want)
-		}
+		assert.Equal(t, tt.want, w.cost(Cost{Tokens: tt.tokens}), "%s: cost(%d tokens)", name, tt.tokens)
 	}
-	if got := (&PaceWindow{Span: time.Minute}).cost(one); got != 0 {
-		t.Errorf("cost with a zero Interval = %v, want 0", got)
-	}
+	assert.Zero(t, (&PaceWindow{Span: time.Minute}).cost(one), "cost with a zero Interval")
 }
 
 func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
@@ -129,30 +119,20 @@ func TestPaceReplaysBookingsAfterTheObservedSend(t *testing.T) {
 	// The response to the call sent at 1s arrives at 5s: the provider has
 	// counted one call; the two booked after it are replayed.
 	s.Observe(nil, Observation{Now: ts(5), Sent: ts(1), Limits: requests(60, 59)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
-		t.Errorf("TAT = t0+%v, want t0+8s (5s + 1 counted + 2 replayed)", got.Sub(t0))
-	}
-	if got := len(s.Bookings); got != 3 {
-		t.Errorf("Bookings = %d, want 3 (those at and after the observed send)", got)
-	}
-	if !s.Synced.Equal(ts(1)) {
-		t.Errorf("Synced = t0+%v, want t0+1s", s.Synced.Sub(t0))
-	}
+	assert.WithinDuration(t, ts(8), s.Windows[0].TAT, 0, "TAT (5s + 1 counted + 2 replayed)")
+	assert.Len(t, s.Bookings, 3, "Bookings (those at and after the observed send)")
+	assert.WithinDuration(t, ts(1), s.Synced, 0, "Synced")
 	// An older response is not applied.
 	s.Observe(nil, Observation{Now: ts(6), Sent: t0, Limits: requests(60, 0)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(8)) {
-		t.Errorf("after an older observation TAT = t0+%v, want t0+8s", got.Sub(t0))
-	}
+	assert.WithinDuration(t, ts(8), s.Windows[0].TAT, 0, "TAT after an older observation")
 	// One sent at the same instant as the synced one is.
 	s.Observe(nil, Observation{Now: ts(6), Sent: ts(1), Limits: requests(60, 58)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(10)) {
-		t.Errorf("after an equal observation TAT = t0+%v, want t0+10s", got.Sub(t0))
-	}
+	assert.WithinDuration(t, ts(10), s.Windows[0].TAT, 0, "TAT after an equal observation")
 	// Windows without a limit or a remaining count do not sync.
 	s.Observe(nil, Observation{Now: ts(7), Sent: ts(7), Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: -1, Until: -1}, {Reset: SourceResetTokens, Limit: 0, Remaining: 0}}})
-	if got := s.Windows[0].TAT; !got.Equal(ts(10)) || !s.Synced.Equal(ts(1)) || len(s.Windows) != 1 {
-		t.Errorf("unsyncable windows changed the state: TAT t0+%v, Synced t0+%v, %d windows", got.Sub(t0), s.Synced.Sub(t0), len(s.Windows))
-	}
+	assert.WithinDuration(t, ts(10), s.Windows[0].TAT, 0, "unsyncable windows changed the TAT")
+	assert.WithinDuration(t, ts(1), s.Synced, 0, "unsyncable windows changed Synced")
+	assert.Len(t, s.Windows, 1, "unsyncable windows changed the windows")
 }
 
 func TestPaceTwoWindows(t *testing.T) {
@@ -161,16 +141,14 @@ func TestPaceTwoWindows(t *testing.T) {
 		{Reset: SourceResetRequests, Limit: 600, Remaining: 600, Until: 0},
 		{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 0, Until: time.Minute},
 	}})
-	if len(s.Windows) != 2 {
-		t.Fatalf("Windows = %d, want 2", len(s.Windows))
-	}
+	require.Len(t, s.Windows, 2, "Windows")
 	// tokens: 10ms each; requests: 100ms each. The slower window decides.
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 500}, ts(5))
 	reserve(t, &s, t0, Cost{Requests: 1, Tokens: 1}, ts(5.01))
 	// Syncing again updates the windows in place.
 	s.Observe(nil, Observation{Now: ts(6), Sent: ts(6), Limits: Limits{{Reset: SourceResetTokens, Tokens: true, Limit: 6000, Remaining: 6000, Until: 0}}})
-	if len(s.Windows) != 2 || !s.Windows[1].TAT.Equal(ts(6)) {
-		t.Errorf("Windows = %+v, want the token window synced to t0+6s", s.Windows)
+	if assert.Len(t, s.Windows, 2, "Windows") {
+		assert.WithinDuration(t, ts(6), s.Windows[1].TAT, 0, "the token window's TAT")
 	}
 }
 
@@ -181,9 +159,7 @@ func TestPaceHold(t *testing.T) {
 	reserve(t, &s, ts(5), one, ts(10))
 	reserve(t, &s, ts(12), one, ts(12))
 	s.Observe(nil, Observation{Now: ts(1), Sent: ts(1), Hold: holdUntil(ts(1), ts(5))}) // an earlier hold does not shorten it
-	if !s.Hold.Equal(ts(10)) {
-		t.Errorf("Hold = t0+%v, want t0+10s", s.Hold.Sub(t0))
-	}
+	assert.WithinDuration(t, ts(10), s.Hold, 0, "Hold")
 	s.Observe(nil, Observation{Now: ts(1), Sent: ts(1), Hold: holdUntil(ts(1), ts(15))})
 	reserve(t, &s, ts(12), one, ts(15))
 }
@@ -197,39 +173,34 @@ func TestPaceLatestRefusesToBook(t *testing.T) {
 		return v.At, v.Booked
 	}
 	at, ok := latest(&s, ts(9))
-	if ok || !at.Equal(ts(10)) {
-		t.Fatalf("Book(latest 9s) = t0+%v, %v; want t0+10s, false", at.Sub(t0), ok)
-	}
-	if len(s.Bookings) != 0 || !s.Windows[0].TAT.Equal(before) {
-		t.Errorf("a refused Book booked: %d bookings, TAT moved %v", len(s.Bookings), s.Windows[0].TAT.Sub(before))
-	}
+	require.False(t, ok, "Book(latest 9s) booked")
+	require.WithinDuration(t, ts(10), at, 0, "Book(latest 9s)")
+	assert.Empty(t, s.Bookings, "a refused Book booked")
+	assert.WithinDuration(t, before, s.Windows[0].TAT, 0, "a refused Book moved the TAT")
 	// A latest equal to the time books.
 	at, ok = latest(&s, ts(10))
-	if !ok || !at.Equal(ts(10)) {
-		t.Errorf("Book(latest 10s) = t0+%v, %v; want t0+10s, true", at.Sub(t0), ok)
-	}
+	assert.True(t, ok, "Book(latest 10s) refused")
+	assert.WithinDuration(t, ts(10), at, 0, "Book(latest 10s)")
 
 	// The same for a window: empty at t0, it admits the next call at 1s.
 	var w PaceState
 	w.Observe(nil, Observation{Now: t0, Sent: t0, Limits: requests(60, 0)})
-	if at, ok = latest(&w, ts(0.5)); ok || !at.Equal(ts(1)) {
-		t.Errorf("Book(latest 0.5s) = t0+%v, %v; want t0+1s, false", at.Sub(t0), ok)
-	}
-	if !w.Windows[0].TAT.Equal(ts(60)) || len(w.Bookings) != 0 {
-		t.Errorf("a refused Book booked: TAT t0+%v, %d bookings", w.Windows[0].TAT.Sub(t0), len(w.Bookings))
-	}
-	if at, ok = latest(&w, ts(1)); !ok || !at.Equal(ts(1)) {
-		t.Errorf("Book(latest 1s) = t0+%v, %v; want t0+1s, true", at.Sub(t0), ok)
-	}
+	at, ok = latest(&w, ts(0.5))
+	assert.False(t, ok, "Book(latest 0.5s) booked")
+	assert.WithinDuration(t, ts(1), at, 0, "Book(latest 0.5s)")
+	assert.WithinDuration(t, ts(60), w.Windows[0].TAT, 0, "a refused Book moved the TAT")
+	assert.Empty(t, w.Bookings, "a refused Book booked")
+	at, ok = latest(&w, ts(1))
+	assert.True(t, ok, "Book(latest 1s) refused")
+	assert.WithinDuration(t, ts(1), at, 0, "Book(latest 1s)")
 }
 
 func TestPaceOverloadOneProbeAtATime(t *testing.T) {
 	var s PaceState
 	// An overloaded failure at t0 holds the key for 1s.
 	s.Observe(nil, Observation{Now: t0, Sent: ts(-1), Class: Overloaded, Hold: overload(time.Second)})
-	if s.Overloads != 1 || !s.Hold.Equal(ts(1)) {
-		t.Fatalf("Overloads = %d, Hold = t0+%v; want 1, t0+1s", s.Overloads, s.Hold.Sub(t0))
-	}
+	require.Equal(t, 1, s.Overloads, "Overloads")
+	require.WithinDuration(t, ts(1), s.Hold, 0, "Hold")
 	// Before the hold every call is told to come back at its end.
 	refused(t, &s, t0, ts(1))
 	refused(t, &s, ts(0.5), ts(1))
@@ -241,20 +212,15 @@ func TestPaceOverloadOneProbeAtATime(t *testing.T) {
 	// Another overloaded failure of a call sent before the episode began is
 	// not news.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(-0.5), Class: Overloaded, Hold: overload(time.Second)})
-	if s.Overloads != 1 {
-		t.Errorf("Overloads = %d after a stale failure, want 1", s.Overloads)
-	}
+	assert.Equal(t, 1, s.Overloads, "Overloads after a stale failure")
 	// Nor is a success of one.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(-0.5)})
-	if s.Overloads != 1 {
-		t.Errorf("Overloads = %d after a stale success, want 1", s.Overloads)
-	}
+	assert.Equal(t, 1, s.Overloads, "Overloads after a stale success")
 	refused(t, &s, ts(2), ts(2.5))
 	// The probe succeeds: every call goes again.
 	s.Observe(nil, Observation{Now: ts(3), Sent: ts(1)})
-	if s.Overloads != 0 || !s.ProbeUntil.IsZero() {
-		t.Fatalf("after the probe's success Overloads = %d, ProbeUntil = %v; want 0, zero", s.Overloads, s.ProbeUntil)
-	}
+	require.Zero(t, s.Overloads, "Overloads after the probe's success")
+	require.Zero(t, s.ProbeUntil, "ProbeUntil after the probe's success")
 	reserve(t, &s, ts(3), one, ts(3))
 	reserve(t, &s, ts(3), one, ts(3))
 }
@@ -271,9 +237,8 @@ func TestPaceOverloadFailingProbeHoldsAgain(t *testing.T) {
 		reserve(t, &s, sent, one, sent)
 		now = sent.Add(time.Second)
 		s.Observe(nil, Observation{Now: now, Sent: sent, Class: Overloaded, Hold: overload(5 * time.Second)})
-		if s.Overloads != k || !s.Hold.Equal(now.Add(5*time.Second)) {
-			t.Fatalf("after failed probe %d: Overloads %d, hold %v; want %d, 5s", k-1, s.Overloads, s.Hold.Sub(now), k)
-		}
+		require.Equal(t, k, s.Overloads, "Overloads after failed probe %d", k-1)
+		require.Equal(t, 5*time.Second, s.Hold.Sub(now), "hold after failed probe %d", k-1)
 	}
 }
 
@@ -281,16 +246,12 @@ func TestPaceOverloadProbeTimeoutLetsAnotherProbe(t *testing.T) {
 	var s PaceState
 	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
-	if !s.ProbeUntil.Equal(ts(31)) {
-		t.Fatalf("ProbeUntil = t0+%v, want t0+31s", s.ProbeUntil.Sub(t0))
-	}
+	require.WithinDuration(t, ts(31), s.ProbeUntil, 0, "ProbeUntil")
 	refused(t, &s, ts(30.9), ts(31))
 	// The probe never answered: at its expiry another call probes.
 	reserve(t, &s, ts(31), one, ts(31))
 	refused(t, &s, ts(31), ts(31.5))
-	if s.Overloads != 1 {
-		t.Errorf("Overloads = %d, want 1", s.Overloads)
-	}
+	assert.Equal(t, 1, s.Overloads, "Overloads")
 }
 
 // TestPaceOverloadHoldOutlastsTheProbe: a call held behind a probe is not
@@ -301,9 +262,7 @@ func TestPaceOverloadHoldOutlastsTheProbe(t *testing.T) {
 	reserve(t, &s, ts(1), one, ts(1))
 	// A 429 of a call sent before the overload holds the key for 40s.
 	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(-1), Class: RateLimited, Hold: holdUntil(ts(1.5), ts(40))})
-	if s.Overloads != 1 {
-		t.Fatalf("Overloads = %d, want 1", s.Overloads)
-	}
+	require.Equal(t, 1, s.Overloads, "Overloads")
 	refused(t, &s, ts(2), ts(40))
 }
 
@@ -315,9 +274,7 @@ func TestPaceOverloadCanceledProbe(t *testing.T) {
 	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: Canceled})
-	if s.Overloads != 1 {
-		t.Fatalf("Overloads = %d after a canceled probe, want 1", s.Overloads)
-	}
+	require.Equal(t, 1, s.Overloads, "Overloads after a canceled probe")
 	reserve(t, &s, ts(2), one, ts(2)) // a new probe
 	refused(t, &s, ts(2), ts(2.5))
 }
@@ -329,9 +286,7 @@ func TestPaceOverloadProbeWithOtherAnswer(t *testing.T) {
 	s.Observe(nil, Observation{Now: t0, Sent: t0, Class: Overloaded, Hold: overload(time.Second)})
 	reserve(t, &s, ts(1), one, ts(1))
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: RateLimited, Hold: holdUntil(ts(2), ts(4))})
-	if s.Overloads != 0 {
-		t.Fatalf("Overloads = %d, want 0", s.Overloads)
-	}
+	require.Zero(t, s.Overloads, "Overloads")
 	reserve(t, &s, ts(2), one, ts(4))
 	reserve(t, &s, ts(2), one, ts(4))
 }
@@ -342,8 +297,8 @@ func TestPacePrunesOldBookings(t *testing.T) {
 	reserve(t, &s, t0, one, t0)
 	reserve(t, &s, ts(200), one, ts(200))
 	s.Observe(nil, Observation{Now: ts(301), Sent: ts(301)})
-	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(200)) {
-		t.Errorf("Bookings = %v, want only the one at t0+200s", s.Bookings)
+	if assert.Len(t, s.Bookings, 1, "Bookings: want only the one at t0+200s") {
+		assert.WithinDuration(t, ts(200), s.Bookings[0].At, 0, "the booking kept")
 	}
 }
 
@@ -355,17 +310,15 @@ func TestPacePrunesBookingsWhenUnpaced(t *testing.T) {
 		reserve(t, &s, ts(float64(i)), one, ts(float64(i)))
 	}
 	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(1)})
-	if len(s.Bookings) != 1 || !s.Bookings[0].At.Equal(ts(2)) {
-		t.Errorf("Bookings = %v, want only the one at t0+2s, not yet answered", s.Bookings)
+	if assert.Len(t, s.Bookings, 1, "Bookings: want only the one at t0+2s, not yet answered") {
+		assert.WithinDuration(t, ts(2), s.Bookings[0].At, 0, "the booking kept")
 	}
 	for i := range 1000 {
 		at := ts(float64(10 + i))
 		reserve(t, &s, at, one, at)
 		s.Observe(nil, Observation{Now: at, Sent: at})
 	}
-	if len(s.Bookings) != 0 {
-		t.Errorf("%d bookings after 1000 answered calls, want 0", len(s.Bookings))
-	}
+	assert.Empty(t, s.Bookings, "bookings after 1000 answered calls")
 }
 
 // TestMemoryStoreConcurrent books and observes from 64 goroutines on two
@@ -384,9 +337,8 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 		wg.Go(func() {
 			key := keys[i%2]
 			v, err := m.Book(ctx, key, Ask{Now: t0, Cost: one})
-			if err != nil || !v.Booked {
-				t.Errorf("Book = %+v, %v", v, err)
-			}
+			assert.NoError(t, err, "Book")
+			assert.True(t, v.Booked, "Book = %+v", v)
 			m.Observe(ctx, key, Observation{Now: v.At, Sent: v.At})
 			mu.Lock()
 			got[key] = append(got[key], v.At.Sub(t0))
@@ -402,14 +354,14 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 	want = append(want, 2*time.Second, 4*time.Second)
 	for _, k := range keys {
 		slices.Sort(got[k])
-		if !slices.Equal(got[k], want) {
-			t.Errorf("%s: times = %v, want %v", k, got[k], want)
-		}
+		assert.Equal(t, want, got[k], "%s: times", k)
 		m.mu.Lock()
 		s := m.limits[k]
-		if len(s.Bookings) != 32 || len(s.Windows) != 1 || !s.Windows[0].TAT.Equal(ts(64)) || s.Overloads != 0 {
-			t.Errorf("%s: %d bookings, windows %+v, overloads %d; want 32, TAT t0+64s, 0", k, len(s.Bookings), s.Windows, s.Overloads)
+		assert.Len(t, s.Bookings, 32, "%s: bookings", k)
+		if assert.Len(t, s.Windows, 1, "%s: windows", k) {
+			assert.WithinDuration(t, ts(64), s.Windows[0].TAT, 0, "%s: TAT", k)
 		}
+		assert.Zero(t, s.Overloads, "%s: overloads", k)
 		m.mu.Unlock()
 	}
 }
@@ -420,9 +372,8 @@ func TestPaceCapacityFromReset(t *testing.T) {
 	var s PaceState
 	// limit 60/min (1s each), 2 left, full again in 3s: a capacity of 5.
 	s.Observe(nil, Observation{Now: t0, Sent: t0, Limits: Limits{{Reset: SourceResetRequests, Limit: 60, Remaining: 2, Until: 3 * time.Second}}})
-	if w := s.Windows[0]; w.Span != 5*time.Second || !w.TAT.Equal(ts(3)) {
-		t.Fatalf("window = %+v, want Span 5s, TAT t0+3s", w)
-	}
+	require.Equal(t, 5*time.Second, s.Windows[0].Span, "Span")
+	require.WithinDuration(t, ts(3), s.Windows[0].TAT, 0, "TAT")
 	for _, want := range []float64{0, 0, 1, 2} {
 		reserve(t, &s, t0, one, ts(want))
 	}
@@ -438,20 +389,17 @@ func TestPaceCapacityFromReset(t *testing.T) {
 func TestPaceOverloadEscalatesOncePerProbe(t *testing.T) {
 	var s PaceState
 	s.Observe(nil, Observation{Now: ts(1), Sent: ts(0.5), Class: Overloaded, Hold: overload(time.Second)})
-	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
-		t.Fatalf("after the first overload: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
-	}
+	require.Equal(t, 1, s.Overloads, "Overloads after the first overload")
+	require.WithinDuration(t, ts(2), s.Hold, 0, "Hold after the first overload")
 	// Booked earlier, sent during the hold, failed: the same overload.
 	s.Observe(nil, Observation{Now: ts(1.5), Sent: ts(1.2), Class: Overloaded, Hold: overload(time.Second)})
-	if s.Overloads != 1 || !s.Hold.Equal(ts(2)) {
-		t.Fatalf("after a call sent during the hold: Overloads %d, Hold t0+%v; want 1, t0+2s", s.Overloads, s.Hold.Sub(t0))
-	}
+	require.Equal(t, 1, s.Overloads, "Overloads after a call sent during the hold")
+	require.WithinDuration(t, ts(2), s.Hold, 0, "Hold after a call sent during the hold")
 	// The probe, sent after the hold, fails: the hold grows.
 	reserve(t, &s, ts(2), one, ts(2))
 	s.Observe(nil, Observation{Now: ts(2.5), Sent: ts(2), Class: Overloaded, Hold: overload(2 * time.Second)})
-	if s.Overloads != 2 || !s.Hold.Equal(ts(4.5)) {
-		t.Fatalf("after a failed probe: Overloads %d, Hold t0+%v; want 2, t0+4.5s", s.Overloads, s.Hold.Sub(t0))
-	}
+	require.Equal(t, 2, s.Overloads, "Overloads after a failed probe")
+	require.WithinDuration(t, ts(4.5), s.Hold, 0, "Hold after a failed probe")
 }
 
 // Calls booked at the same instant may be admitted in any order: a response
@@ -466,18 +414,12 @@ func TestPaceSyncSameInstant(t *testing.T) {
 	// The first answer counts one call (59 left): the other two booked at
 	// 1s are replayed.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 59)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
-		t.Fatalf("TAT = t0+%v, want t0+5s (2s + 1 counted + 2 replayed)", got.Sub(t0))
-	}
+	require.WithinDuration(t, ts(5), s.Windows[0].TAT, 0, "TAT (2s + 1 counted + 2 replayed)")
 	// A later-processed answer to a call sent at the same instant that
 	// says more is left does not make the state less cautious.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 60)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(5)) {
-		t.Fatalf("TAT = t0+%v after a more optimistic answer, want t0+5s", got.Sub(t0))
-	}
+	require.WithinDuration(t, ts(5), s.Windows[0].TAT, 0, "TAT after a more optimistic answer")
 	// One that says less is left does.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Limits: requests(60, 57)})
-	if got := s.Windows[0].TAT; !got.Equal(ts(7)) {
-		t.Fatalf("TAT = t0+%v after a more cautious answer, want t0+7s", got.Sub(t0))
-	}
+	require.WithinDuration(t, ts(7), s.Windows[0].TAT, 0, "TAT after a more cautious answer")
 }

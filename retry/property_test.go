@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
 
@@ -50,9 +51,7 @@ func config(t *rapid.T) Config {
 		SpreadMax: atLeast + upTo(duration(10*time.Second).Draw(t, "spread max"), math.MaxInt64-atLeast),
 		Budget:    BudgetConfig{MaxTokens: rapid.SampledFrom([]float64{-1, 1, 10, 100}).Draw(t, "max tokens")},
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("drew an invalid config: %v", err)
-	}
+	require.NoError(t, cfg.Validate(), "drew an invalid config")
 	return cfg
 }
 
@@ -89,33 +88,27 @@ func TestPropertyDecide(t *testing.T) {
 		}
 		in.Window = rapid.SampledFrom([]time.Duration{0, time.Second, time.Minute}).Draw(t, "stated window")
 		d := cfg.Decide(in)
-		if d.Delay < 0 || d.DelayMin < 0 {
-			t.Fatalf("negative delay: %v in [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
-		}
+		require.GreaterOrEqual(t, d.Delay, time.Duration(0), "negative delay in [%v, %v]", d.DelayMin, d.DelayMax)
+		require.GreaterOrEqual(t, d.DelayMin, time.Duration(0), "negative delay min")
 		if d.Action != Retry {
-			if d.Delay != 0 {
-				t.Fatalf("%s with a delay of %v", d.Action, d.Delay)
-			}
+			require.Zero(t, d.Delay, "%s with a delay", d.Action)
 			return
 		}
-		if d.Delay < d.DelayMin || d.Delay > d.DelayMax {
-			t.Fatalf("delay %v outside [%v, %v]", d.Delay, d.DelayMin, d.DelayMax)
-		}
-		switch {
-		case d.Hold.By == HeldCheck && d.Delay < cfg.Probe.Soon:
-			t.Fatalf("delay %v before the check's probe at %v", d.Delay, cfg.Probe.Soon)
-		case d.Hold.By != HeldCheck && in.Hint.Valid() && d.Delay < in.Hint.Wait:
-			t.Fatalf("delay %v below the hint %v", d.Delay, in.Hint.Wait)
-		case d.Hold.By == HeldCheck && in.Hint.Wait <= cfg.knownWindow(in):
-			t.Fatalf("hint %v checked though within the known window %v", in.Hint.Wait, cfg.knownWindow(in))
+		require.GreaterOrEqual(t, d.Delay, d.DelayMin, "delay below its range [%v, %v]", d.DelayMin, d.DelayMax)
+		require.LessOrEqual(t, d.Delay, d.DelayMax, "delay above its range [%v, %v]", d.DelayMin, d.DelayMax)
+		if d.Hold.By == HeldCheck {
+			require.GreaterOrEqual(t, d.Delay, cfg.Probe.Soon, "delay before the check's probe")
+			require.Greater(t, in.Hint.Wait, cfg.knownWindow(in), "hint checked though within the known window")
+		} else if in.Hint.Valid() {
+			require.GreaterOrEqual(t, d.Delay, in.Hint.Wait, "delay below the hint")
 		}
 		need := max(cfg.MinAttemptTime, in.Pace.Latency)
-		if !in.Deadline.IsZero() && in.Now.Add(d.Delay+need).After(in.Deadline) {
-			t.Fatalf("delay %v and an attempt of %v pass the deadline %v away", d.Delay, need, in.Deadline.Sub(in.Now))
+		if !in.Deadline.IsZero() {
+			require.LessOrEqual(t, in.Now.Add(d.Delay+need), in.Deadline, "delay %v and an attempt of %v pass the deadline %v away", d.Delay, need, in.Deadline.Sub(in.Now))
 		}
-		if in.Class == "" || in.Class == Canceled || in.ShouldRetry == "false" {
-			t.Fatalf("retried a %q (x-should-retry %q)", in.Class, in.ShouldRetry)
-		}
+		require.NotEmpty(t, in.Class, "retried a success")
+		require.NotEqual(t, Canceled, in.Class, "retried a canceled call")
+		require.NotEqual(t, "false", in.ShouldRetry, "retried a %q despite x-should-retry false", in.Class)
 	})
 }
 
@@ -145,19 +138,24 @@ func TestPropertyDecideBeforeAttempt(t *testing.T) {
 			in.Ended = context.Canceled
 		}
 		d := cfg.Decide(in)
-		switch {
-		case d.Action != Wait && d.Action != GiveUp:
-			t.Fatalf("action %s before an attempt", d.Action)
-		case in.Ended != nil && (d.Action != GiveUp || d.Class != Canceled):
-			t.Fatalf("%s %s after the context ended", d.Action, d.Class)
-		case in.Pace.By == HeldBlock && !in.Pace.Booked && d.Action != GiveUp:
-			t.Fatal("a blocked call not booked as the probe went on")
-		case d.Action == GiveUp && (d.Delay != 0 || !strings.HasPrefix(d.Reason, string(d.Class)) || d.Class == ""):
-			t.Fatalf("give-up with delay %v, class %q, reason %q", d.Delay, d.Class, d.Reason)
-		case d.Action == Wait && !in.Deadline.IsZero() && in.Pace.At.Add(max(cfg.MinAttemptTime, in.Pace.Latency)).After(in.Deadline):
-			t.Fatal("waits for a time too late for an attempt to finish")
-		case d.Action == Wait && d.Delay != in.Pace.At.Sub(in.Now):
-			t.Fatalf("waits %v, want the pacer's %v", d.Delay, in.Pace.At.Sub(in.Now))
+		require.Contains(t, []Action{Wait, GiveUp}, d.Action, "action before an attempt")
+		if in.Ended != nil {
+			require.Equal(t, GiveUp, d.Action, "action after the context ended")
+			require.Equal(t, Canceled, d.Class, "class after the context ended")
+		}
+		if in.Pace.By == HeldBlock && !in.Pace.Booked {
+			require.Equal(t, GiveUp, d.Action, "a blocked call not booked as the probe went on")
+		}
+		switch d.Action {
+		case GiveUp:
+			require.Zero(t, d.Delay, "give-up with a delay")
+			require.NotEmpty(t, d.Class, "give-up without a class")
+			require.True(t, strings.HasPrefix(d.Reason, string(d.Class)), "give-up reason %q, want it to start with the class %q", d.Reason, d.Class)
+		case Wait:
+			if !in.Deadline.IsZero() {
+				require.LessOrEqual(t, in.Pace.At.Add(max(cfg.MinAttemptTime, in.Pace.Latency)), in.Deadline, "waits for a time too late for an attempt to finish")
+			}
+			require.Equal(t, in.Pace.At.Sub(in.Now), d.Delay, "wait, want the pacer's")
 		}
 	})
 }
@@ -212,25 +210,22 @@ func TestPropertyBook(t *testing.T) {
 			}
 			bookings := len(s.Bookings)
 			v := s.Book(&cred, a)
-			if v.At.Before(a.Now) && v.By != HeldBlock {
-				t.Fatalf("Book(%v) = %v: before now", a.Now.Sub(t0), v.At.Sub(t0))
+			if v.By != HeldBlock {
+				require.GreaterOrEqual(t, v.At, a.Now, "Book(t0+%v) = t0+%v: before now", a.Now.Sub(t0), v.At.Sub(t0))
 			}
-			if v.Booked && v.At.Before(hold) {
-				t.Fatalf("Book(%v) = %v: before the hold %v", a.Now.Sub(t0), v.At.Sub(t0), hold.Sub(t0))
-			}
-			if v.Booked && !a.Deadline.IsZero() && v.At.After(a.Deadline) {
-				t.Fatalf("booked at %v, after the deadline %v", v.At.Sub(t0), a.Deadline.Sub(t0))
-			}
-			if v.Booked && blocked && !v.Probe {
-				t.Fatal("booked a call to a blocked limit that is not its probe")
-			}
-			if !v.Booked && len(s.Bookings) != bookings {
-				t.Fatal("a refused Book booked")
+			if v.Booked {
+				require.GreaterOrEqual(t, v.At, hold, "Book(t0+%v) = t0+%v: before the hold t0+%v", a.Now.Sub(t0), v.At.Sub(t0), hold.Sub(t0))
+				if !a.Deadline.IsZero() {
+					require.LessOrEqual(t, v.At, a.Deadline, "booked at t0+%v, after the deadline t0+%v", v.At.Sub(t0), a.Deadline.Sub(t0))
+				}
+				if blocked {
+					require.True(t, v.Probe, "booked a call to a blocked limit that is not its probe")
+				}
+			} else {
+				require.Len(t, s.Bookings, bookings, "a refused Book booked")
 			}
 			for i := range tats {
-				if s.Windows[i].TAT.Before(tats[i]) {
-					t.Fatalf("Book moved window %d's TAT back from %v to %v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
-				}
+				require.GreaterOrEqual(t, s.Windows[i].TAT, tats[i], "Book moved window %d's TAT back from t0+%v to t0+%v", i, tats[i].Sub(t0), s.Windows[i].TAT.Sub(t0))
 			}
 		}
 	})

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var testKey = Key{Provider: OpenAI, Model: "gpt-4o", Credential: CredentialID("sk-test")}
@@ -19,9 +22,7 @@ var testKey = Key{Provider: OpenAI, Model: "gpt-4o", Credential: CredentialID("s
 func newRetrier(t *testing.T, cfg Config, opts ...Option) *Retrier {
 	t.Helper()
 	r, err := New(cfg, append([]Option{WithRand(func() float64 { return 0.5 })}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return r
 }
 
@@ -79,21 +80,13 @@ func TestDoRetriesUntilSuccessHonouringTheHint(t *testing.T) {
 		r := newRetrier(t, Config{})
 		s := &script{errs: []error{status429("3"), status429("3")}}
 		start := time.Now()
-		if err := r.Do(t.Context(), testKey, s.op); err != nil {
-			t.Fatalf("Do = %v, want nil", err)
-		}
-		if got := s.calls(); got != 3 {
-			t.Fatalf("attempts = %d, want 3", got)
-		}
+		require.NoError(t, r.Do(t.Context(), testKey, s.op), "Do")
+		require.Equal(t, 3, s.calls(), "attempts")
 		for i := 1; i < 3; i++ {
 			// the hint is 3s and its spread 300ms; Rand 0.5 puts it at 3.15s
-			if gap := s.times[i].Sub(s.times[i-1]); gap != 3150*time.Millisecond {
-				t.Errorf("gap before attempt %d = %v, want 3.15s (≥ the 3s hint)", i+1, gap)
-			}
+			assert.Equal(t, 3150*time.Millisecond, s.times[i].Sub(s.times[i-1]), "gap before attempt %d (≥ the 3s hint)", i+1)
 		}
-		if elapsed := time.Since(start); elapsed < 6*time.Second {
-			t.Errorf("elapsed = %v, want at least the two 3s hints", elapsed)
-		}
+		assert.GreaterOrEqual(t, time.Since(start), 6*time.Second, "elapsed: want at least the two 3s hints")
 	})
 }
 
@@ -106,32 +99,21 @@ func TestDoGivesUpAtOnceWhenTheWaitPassesTheDeadline(t *testing.T) {
 		s := &script{errs: []error{last}}
 		start := time.Now()
 		err := r.Do(ctx, testKey, s.op)
-		if elapsed := time.Since(start); elapsed != 0 {
-			t.Errorf("slept %v, want 0", elapsed)
-		}
-		if got := s.calls(); got != 1 {
-			t.Errorf("attempts = %d, want 1", got)
-		}
+		assert.Zero(t, time.Since(start), "slept")
+		assert.Equal(t, 1, s.calls(), "attempts")
 		var e *Error
-		if !errors.As(err, &e) {
-			t.Fatalf("Do = %v (%T), want an *Error", err, err)
-		}
-		if !e.Decision.Deadline || e.Decision.Action != GiveUp || e.Attempts != 1 || e.Waited != 0 {
-			t.Errorf("Error = deadline %v, action %q, attempts %d, waited %v; want true, give_up, 1, 0", e.Decision.Deadline, e.Decision.Action, e.Attempts, e.Waited)
-		}
-		if !errors.Is(err, last) {
-			t.Error("errors.Is(err, the last provider error) = false, want true")
-		}
+		require.ErrorAs(t, err, &e)
+		assert.True(t, e.Decision.Deadline, "Error's Decision.Deadline")
+		assert.Equal(t, GiveUp, e.Decision.Action, "Error's action")
+		assert.Equal(t, 1, e.Attempts, "Error's attempts")
+		assert.Zero(t, e.Waited, "Error's waited")
+		assert.ErrorIs(t, err, last, "the last provider error")
 		var re *ResponseError
-		if !errors.As(err, &re) || re.Status != 429 {
-			t.Errorf("errors.As(err, *ResponseError) = %v, want the 429", re)
+		if assert.ErrorAs(t, err, &re) {
+			assert.Equal(t, 429, re.Status, "the last response")
 		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Error("errors.Is(err, context.DeadlineExceeded) = false, want true")
-		}
-		if !errors.Is(err, ErrDeadline) {
-			t.Error("errors.Is(err, ErrDeadline) = false, want true")
-		}
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.ErrorIs(t, err, ErrDeadline)
 	})
 }
 
@@ -144,26 +126,19 @@ func TestDoContextCanceledWhileSleeping(t *testing.T) {
 		s := &script{errs: []error{status429("10")}}
 		start := time.Now()
 		err := r.Do(ctx, testKey, s.op)
-		if elapsed := time.Since(start); elapsed != 4*time.Second {
-			t.Errorf("returned after %v, want 4s (when the context was canceled)", elapsed)
-		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Do = %v, want it to wrap context.Canceled", err)
-		}
+		assert.Equal(t, 4*time.Second, time.Since(start), "returned after: want when the context was canceled")
+		assert.ErrorIs(t, err, context.Canceled)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 1 || e.Waited != 4*time.Second || e.Decision.Action != GiveUp {
-			t.Fatalf("Do = %+v, want an *Error after 1 attempt that waited 4s", e)
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, 1, e.Attempts, "Error's attempts")
+		require.Equal(t, 4*time.Second, e.Waited, "Error's waited")
+		require.Equal(t, GiveUp, e.Decision.Action, "Error's action")
 		var re *ResponseError
-		if !errors.As(err, &re) || re.Status != 429 {
-			t.Errorf("errors.As(err, *ResponseError) = %v, want the last 429", re)
+		if assert.ErrorAs(t, err, &re) {
+			assert.Equal(t, 429, re.Status, "the last response")
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			t.Error("errors.Is(err, DeadlineExceeded) = true for a cancellation")
-		}
-		if got := s.calls(); got != 1 {
-			t.Errorf("attempts = %d, want 1", got)
-		}
+		assert.NotErrorIs(t, err, context.DeadlineExceeded, "a cancellation")
+		assert.Equal(t, 1, s.calls(), "attempts")
 	})
 }
 
@@ -175,12 +150,12 @@ func TestDoContextEndedBeforeTheFirstAttempt(t *testing.T) {
 		s := &script{}
 		err := r.Do(ctx, testKey, s.op)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 0 || e.Err != nil || !errors.Is(err, context.Canceled) {
-			t.Errorf("Do = %v, want an *Error after 0 attempts wrapping context.Canceled", err)
+		if assert.ErrorAs(t, err, &e) {
+			assert.Zero(t, e.Attempts, "Error's attempts")
+			assert.Nil(t, e.Err, "Error's last error")
 		}
-		if s.calls() != 0 {
-			t.Errorf("op called %d times, want 0", s.calls())
-		}
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, s.calls(), "op calls")
 	})
 }
 
@@ -196,12 +171,10 @@ func TestDoContextEndedDuringTheAttempt(t *testing.T) {
 			return errors.New("read: connection closed") // not a context error, but the context ended
 		})
 		var e *Error
-		if !errors.As(err, &e) || e.Decision.Class != Canceled || calls != 1 {
-			t.Fatalf("Do = %v after %d calls, want a canceled *Error after 1", err, calls)
-		}
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("errors.Is(%v, context.Canceled) = false, want true", err)
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, Canceled, e.Decision.Class, "Error's class")
+		require.Equal(t, 1, calls, "op calls")
+		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
 
@@ -211,15 +184,13 @@ func TestDoGivesUpOnANonRetryableFailure(t *testing.T) {
 		s := &script{errs: []error{&ResponseError{Status: 401, Body: []byte(`{"error":{"message":"Incorrect API key provided"}}`)}}}
 		err := r.Do(t.Context(), testKey, s.op)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 1 || e.Decision.Class != Auth || e.Cause != nil {
-			t.Fatalf("Do = %v, want an auth *Error after 1 attempt without a cause", err)
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			t.Errorf("Do = %v wraps a context error, want none", err)
-		}
-		if e.Decision.Message != "Incorrect API key provided" {
-			t.Errorf("Message = %q, want the provider's", e.Decision.Message)
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, 1, e.Attempts, "Error's attempts")
+		require.Equal(t, Auth, e.Decision.Class, "Error's class")
+		require.Nil(t, e.Cause, "Error's cause")
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Equal(t, "Incorrect API key provided", e.Decision.Message, "Message: want the provider's")
 	})
 }
 
@@ -231,16 +202,13 @@ func TestDoAttemptLimit(t *testing.T) {
 		start := time.Now()
 		err := r.Do(t.Context(), testKey, s.op)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 4 || s.calls() != 4 {
-			t.Fatalf("Do = %v after %d calls, want an *Error after 4 attempts", err, s.calls())
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, 4, e.Attempts, "Error's attempts")
+		require.Equal(t, 4, s.calls(), "op calls")
 		// 500ms doubling, equal jitter at 0.5: 375ms, 750ms, 1.5s.
-		if want := 2625 * time.Millisecond; e.Waited != want || time.Since(start) != want {
-			t.Errorf("waited %v (elapsed %v), want %v", e.Waited, time.Since(start), want)
-		}
-		if !errors.Is(err, boom) {
-			t.Error("errors.Is(err, the last 500) = false, want true")
-		}
+		assert.Equal(t, 2625*time.Millisecond, e.Waited, "waited")
+		assert.Equal(t, 2625*time.Millisecond, time.Since(start), "elapsed")
+		assert.ErrorIs(t, err, boom, "the last 500")
 	})
 }
 
@@ -252,12 +220,9 @@ func TestDoRetryBudget(t *testing.T) {
 		s := &script{errs: []error{&ResponseError{Status: 500}, &ResponseError{Status: 500}, &ResponseError{Status: 500}, &ResponseError{Status: 500}}}
 		err := r.Do(t.Context(), testKey, s.op)
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 3 {
-			t.Fatalf("Do = %v, want an *Error after 3 attempts", err)
-		}
-		if got := r.budget.peek(testKey.String()); got != 3 {
-			t.Errorf("budget = %v tokens, want 3", got)
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, 3, e.Attempts, "Error's attempts")
+		assert.Equal(t, 3.0, r.budget.peek(testKey.String()), "budget tokens")
 	})
 }
 
@@ -269,34 +234,22 @@ func TestDoHoldsOtherCallsToTheSameKey(t *testing.T) {
 		b, c := &script{}, &script{}
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if err := r.Do(t.Context(), testKey, a.op); err != nil {
-				t.Errorf("A: %v", err)
-			}
+			assert.NoError(t, r.Do(t.Context(), testKey, a.op), "A")
 		})
 		wg.Go(func() {
 			time.Sleep(time.Second) // after A's 429
-			if err := r.Do(t.Context(), testKey, b.op); err != nil {
-				t.Errorf("B: %v", err)
-			}
+			assert.NoError(t, r.Do(t.Context(), testKey, b.op), "B")
 		})
 		wg.Go(func() {
 			time.Sleep(time.Second)
 			other := testKey
 			other.Model = "gpt-4o-mini"
-			if err := r.Do(t.Context(), other, c.op); err != nil {
-				t.Errorf("C: %v", err)
-			}
+			assert.NoError(t, r.Do(t.Context(), other, c.op), "C")
 		})
 		wg.Wait()
-		if got := b.times[0].Sub(start); got < 5*time.Second {
-			t.Errorf("B sent at %v, want not before A's 5s hint", got)
-		}
-		if got := c.times[0].Sub(start); got != time.Second {
-			t.Errorf("C (another key) sent at %v, want 1s: not held", got)
-		}
-		if got := a.times[1].Sub(start); got < 5*time.Second {
-			t.Errorf("A retried at %v, want not before 5s", got)
-		}
+		assert.GreaterOrEqual(t, b.times[0].Sub(start), 5*time.Second, "B sent: want not before A's 5s hint")
+		assert.Equal(t, time.Second, c.times[0].Sub(start), "C (another key) sent: want 1s, not held")
+		assert.GreaterOrEqual(t, a.times[1].Sub(start), 5*time.Second, "A retried: want not before 5s")
 	})
 }
 
@@ -319,9 +272,7 @@ func TestDoOverloadLetsOneProbeThrough(t *testing.T) {
 		b, c := &script{}, &script{}
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if err := r.Do(t.Context(), testKey, opA); err != nil {
-				t.Errorf("A: %v", err)
-			}
+			assert.NoError(t, r.Do(t.Context(), testKey, opA), "A")
 		})
 		for _, s := range []struct {
 			at time.Duration
@@ -329,22 +280,18 @@ func TestDoOverloadLetsOneProbeThrough(t *testing.T) {
 		}{{1100 * time.Millisecond, b}, {1600 * time.Millisecond, c}} {
 			wg.Go(func() {
 				time.Sleep(s.at)
-				if err := r.Do(t.Context(), testKey, s.sc.op); err != nil {
-					t.Errorf("%v: %v", s.at, err)
-				}
+				assert.NoError(t, r.Do(t.Context(), testKey, s.sc.op), "the call at %v", s.at)
 			})
 		}
 		wg.Wait()
-		if len(a) != 2 || a[1] != 1050*time.Millisecond {
-			t.Errorf("A sent at %v, want its probe at 1.05s (the end of the hold)", a)
+		if assert.Len(t, a, 2, "A's attempts") {
+			assert.Equal(t, 1050*time.Millisecond, a[1], "A's probe: want at the end of the hold")
 		}
 		// B and C, held behind the probe, look again every 500ms: the
 		// probe's success at 1.95s released the key at once, and they go
 		// at their next look, 2.1s.
 		for name, sc := range map[string]*script{"B": b, "C": c} {
-			if got := sc.times[0].Sub(start); got != 2100*time.Millisecond {
-				t.Errorf("%s sent at %v, want 2.1s (at its first look after the probe succeeded)", name, got)
-			}
+			assert.Equal(t, 2100*time.Millisecond, sc.times[0].Sub(start), "%s sent: want at its first look after the probe succeeded", name)
 		}
 	})
 }
@@ -354,9 +301,7 @@ func TestDoHoldPastTheDeadlineStopsBeforeSending(t *testing.T) {
 		ev := &events{}
 		r := newRetrier(t, Config{}, WithObserver(ev))
 		a := &script{errs: []error{status429("10")}}
-		if err := r.Do(t.Context(), testKey, a.op); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.Do(t.Context(), testKey, a.op))
 		// A waited out the 10s hint; a 429 now holds the key for 30s.
 		r.store.(*MemoryStore).with(testKey, func(s *PaceState) { s.Hold = time.Now().Add(30 * time.Second) })
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
@@ -364,20 +309,22 @@ func TestDoHoldPastTheDeadlineStopsBeforeSending(t *testing.T) {
 		b := &script{}
 		start := time.Now()
 		err := r.Do(ctx, testKey, b.op)
-		if time.Since(start) != 0 || b.calls() != 0 {
-			t.Errorf("B waited %v and sent %d times, want 0 and 0", time.Since(start), b.calls())
-		}
+		assert.Zero(t, time.Since(start), "B waited")
+		assert.Zero(t, b.calls(), "B sent")
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 0 || !e.Decision.Deadline || !errors.Is(err, ErrDeadline) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Do = %v, want an *Error after 0 attempts wrapping ErrDeadline", err)
-		}
+		require.ErrorAs(t, err, &e)
+		require.Zero(t, e.Attempts, "Error's attempts")
+		require.True(t, e.Decision.Deadline, "Error's Decision.Deadline")
+		require.ErrorIs(t, err, ErrDeadline)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
 		last := ev.es[len(ev.es)-1]
-		if last.Decision.Class != RateLimited || !strings.HasPrefix(last.Decision.Reason, "rate_limited: calls to this limit are held") {
-			t.Errorf("unsent give-up: class %q, reason %q; want rate_limited, the limit being held", last.Decision.Class, last.Decision.Reason)
-		}
-		if last.Sent || last.Decision.Action != GiveUp || last.Decision.Attempt != 1 || last.Decision.Provider != OpenAI || !last.Decision.Deadline {
-			t.Errorf("last event = %+v, want an unsent give-up of attempt 1 for the deadline", last)
-		}
+		assert.Equal(t, RateLimited, last.Decision.Class, "unsent give-up's class")
+		assert.True(t, strings.HasPrefix(last.Decision.Reason, "rate_limited: calls to this limit are held"), "unsent give-up's reason %q: want the limit being held", last.Decision.Reason)
+		assert.False(t, last.Sent, "the last event: want an unsent give-up")
+		assert.Equal(t, GiveUp, last.Decision.Action, "the last event's action")
+		assert.Equal(t, 1, last.Decision.Attempt, "the last event's attempt")
+		assert.Equal(t, OpenAI, last.Decision.Provider, "the last event's provider")
+		assert.True(t, last.Decision.Deadline, "the last event: want a give-up for the deadline")
 	})
 }
 
@@ -387,12 +334,8 @@ func TestDoObserver(t *testing.T) {
 		r := newRetrier(t, Config{}, WithObserver(ObserverFunc(ev.Observe)))
 		start := time.Now()
 		s := &script{errs: []error{status429("2"), &ResponseError{Status: 500}}}
-		if err := r.Do(t.Context(), testKey, s.op); err != nil {
-			t.Fatal(err)
-		}
-		if len(ev.es) != 3 {
-			t.Fatalf("%d events, want 3 (one per attempt)", len(ev.es))
-		}
+		require.NoError(t, r.Do(t.Context(), testKey, s.op))
+		require.Len(t, ev.es, 3, "events: want one per attempt")
 		want := []struct {
 			action Action
 			class  Class
@@ -410,25 +353,23 @@ func TestDoObserver(t *testing.T) {
 		}
 		for i, w := range want {
 			e := ev.es[i]
-			if e.Key != testKey || !e.Sent || e.Decision.Attempt != i+1 {
-				t.Errorf("event %d: key %v sent %v attempt %d; want %v true %d", i, e.Key, e.Sent, e.Decision.Attempt, testKey, i+1)
+			assert.Equal(t, testKey, e.Key, "event %d: key", i)
+			assert.True(t, e.Sent, "event %d: sent", i)
+			assert.Equal(t, i+1, e.Decision.Attempt, "event %d: attempt", i)
+			assert.Equal(t, w.action, e.Decision.Action, "event %d: action", i)
+			assert.Equal(t, w.class, e.Decision.Class, "event %d: class", i)
+			if w.source != "" {
+				assert.Equal(t, w.source, e.Decision.HintSource, "event %d: hint source", i)
 			}
-			if e.Decision.Action != w.action || e.Decision.Class != w.class || (w.source != "" && e.Decision.HintSource != w.source) {
-				t.Errorf("event %d: %q %q %q, want %q %q %q", i, e.Decision.Action, e.Decision.Class, e.Decision.HintSource, w.action, w.class, w.source)
-			}
-			if e.Start.Sub(start) != w.start || e.End != e.Start || e.Queued != w.queued || e.Waited != w.waited {
-				t.Errorf("event %d: start %v end %v queued %v waited %v; want %v, %v, %v, %v", i, e.Start.Sub(start), e.End.Sub(start), e.Queued, e.Waited, w.start, w.start, w.queued, w.waited)
-			}
-			if e.Budget < w.budget-1e-9 || e.Budget > w.budget+1e-9 {
-				t.Errorf("event %d: budget %v, want %v", i, e.Budget, w.budget)
-			}
-			if e.Decision.Provider != OpenAI {
-				t.Errorf("event %d: provider %q, want the key's %q", i, e.Decision.Provider, OpenAI)
-			}
+			assert.Equal(t, w.start, e.Start.Sub(start), "event %d: start", i)
+			assert.Equal(t, e.Start, e.End, "event %d: end", i)
+			assert.Equal(t, w.queued, e.Queued, "event %d: queued", i)
+			assert.Equal(t, w.waited, e.Waited, "event %d: waited", i)
+			assert.InDelta(t, w.budget, e.Budget, 1e-9, "event %d: budget", i)
+			assert.Equal(t, OpenAI, e.Decision.Provider, "event %d: provider, want the key's", i)
 		}
-		if ev.es[0].Decision.Hint.Wait != 2*time.Second || ev.es[0].Decision.Status != 429 {
-			t.Errorf("event 0: hint %v status %d, want 2s 429", ev.es[0].Decision.Hint.Wait, ev.es[0].Decision.Status)
-		}
+		assert.Equal(t, 2*time.Second, ev.es[0].Decision.Hint.Wait, "event 0: hint")
+		assert.Equal(t, 429, ev.es[0].Decision.Status, "event 0: status")
 	})
 }
 
@@ -436,11 +377,9 @@ func TestDoObserverBudgetDisabled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ev := &events{}
 		r := newRetrier(t, Config{Budget: BudgetConfig{MaxTokens: -1}}, WithObserver(ev))
-		if err := r.Do(t.Context(), testKey, func(context.Context) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if len(ev.es) != 1 || ev.es[0].Budget != -1 {
-			t.Errorf("events = %+v, want one with Budget -1", ev.es)
+		require.NoError(t, r.Do(t.Context(), testKey, func(context.Context) error { return nil }))
+		if assert.Len(t, ev.es, 1, "events") {
+			assert.Equal(t, -1.0, ev.es[0].Budget, "Budget")
 		}
 	})
 }
@@ -451,23 +390,15 @@ func TestWithClockAndStore(t *testing.T) {
 		fixed := t0
 		r1 := newRetrier(t, Config{}, WithStore(store), WithClock(func() time.Time { return fixed }))
 		r2 := newRetrier(t, Config{}, WithStore(store), WithClock(func() time.Time { return fixed }))
-		if err := r1.Do(t.Context(), testKey, (&script{errs: []error{status429("0")}}).op); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r1.Do(t.Context(), testKey, (&script{errs: []error{status429("0")}}).op))
 		var hold time.Time
 		store.with(testKey, func(s *PaceState) { hold = s.Hold })
-		if !hold.Equal(t0) {
-			t.Errorf("shared store hold = %v, want t0 from the given clock", hold)
-		}
+		assert.WithinDuration(t, t0, hold, 0, "shared store hold: want t0 from the given clock")
 		// r2 shares the store: a hold set there holds its calls.
 		store.with(testKey, func(s *PaceState) { s.Hold = t0.Add(2 * time.Second) })
 		start := time.Now()
-		if err := r2.Do(t.Context(), testKey, func(context.Context) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if got := time.Since(start); got != 2*time.Second {
-			t.Errorf("r2 waited %v, want the shared 2s hold", got)
-		}
+		require.NoError(t, r2.Do(t.Context(), testKey, func(context.Context) error { return nil }))
+		assert.Equal(t, 2*time.Second, time.Since(start), "r2 waited: want the shared hold")
 	})
 }
 
@@ -486,29 +417,21 @@ func TestDoWithAFailingStore(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRetrier(t, Config{}, WithStore(failingStore{}))
 		s := &script{errs: []error{status429("1")}}
-		if err := r.Do(t.Context(), testKey, s.op); err != nil {
-			t.Fatalf("Do = %v, want nil", err)
-		}
-		if s.calls() != 2 {
-			t.Errorf("attempts = %d, want 2", s.calls())
-		}
+		require.NoError(t, r.Do(t.Context(), testKey, s.op), "Do")
+		assert.Equal(t, 2, s.calls(), "attempts")
 	})
 }
 
 func TestSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
-		if err := sleep(t.Context(), -time.Second); err != nil || time.Since(start) != 0 {
-			t.Errorf("sleep(-1s) = %v after %v, want nil at once", err, time.Since(start))
-		}
-		if err := sleep(t.Context(), time.Second); err != nil || time.Since(start) != time.Second {
-			t.Errorf("sleep(1s) = %v after %v, want nil after 1s", err, time.Since(start))
-		}
+		assert.NoError(t, sleep(t.Context(), -time.Second), "sleep(-1s)")
+		assert.Zero(t, time.Since(start), "sleep(-1s) took")
+		assert.NoError(t, sleep(t.Context(), time.Second), "sleep(1s)")
+		assert.Equal(t, time.Second, time.Since(start), "sleep(1s) took")
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if err := sleep(ctx, 0); !errors.Is(err, context.Canceled) {
-			t.Errorf("sleep(canceled, 0) = %v, want context.Canceled", err)
-		}
+		assert.ErrorIs(t, sleep(ctx, 0), context.Canceled, "sleep(canceled, 0)")
 	})
 }
 
@@ -528,11 +451,7 @@ func TestDoRebooksAfterAHoldBeganWhileSleeping(t *testing.T) {
 			store.with(testKey, func(s *PaceState) { s.Hold = start.Add(5 * time.Second) })
 		}()
 		var sent time.Duration
-		if err := r.Do(t.Context(), testKey, func(context.Context) error { sent = time.Since(start); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if sent != 5*time.Second {
-			t.Errorf("sent at %v, want 5s: after the hold that began while it slept, not at its 1s booking", sent)
-		}
+		require.NoError(t, r.Do(t.Context(), testKey, func(context.Context) error { sent = time.Since(start); return nil }))
+		assert.Equal(t, 5*time.Second, sent, "sent: want after the hold that began while it slept, not at its 1s booking")
 	})
 }

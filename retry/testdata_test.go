@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // expectation is one case of testdata/responses/expected.json.
@@ -36,21 +39,15 @@ func (e expectation) classes() []Class {
 func loadExpectations(t testing.TB) map[string]expectation {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "responses", "expected.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var file struct {
 		Cases map[string]json.RawMessage `json:"cases"`
 	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(raw, &file), "expected.json")
 	out := make(map[string]expectation)
 	for name, c := range file.Cases {
 		var e expectation
-		if err := json.Unmarshal(c, &e); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal(c, &e), "expected.json case %s", name)
 		var keys map[string]json.RawMessage
 		json.Unmarshal(c, &keys)
 		_, e.HasHintMS = keys["hint_ms"]
@@ -63,13 +60,9 @@ func loadExpectations(t testing.TB) map[string]expectation {
 func readResponse(t testing.TB, path string) Outcome {
 	t.Helper()
 	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	require.NoError(t, err, path)
 	body, _ := io.ReadAll(resp.Body)
 	return Outcome{Status: resp.StatusCode, Header: resp.Header, Body: body}
 }
@@ -83,36 +76,33 @@ func TestResponses(t *testing.T) {
 			o := readResponse(t, filepath.Join("testdata", "responses", name+".http"))
 			now, _ := http.ParseTime(o.Header.Get("Date")) // at the response's Date
 			d := cfg.Decide(Input{Assessment: Assess(o, now), Attempt: 1, Now: now, Budget: -1, Rand: 0.5})
-			ok := false
-			for _, c := range want.classes() {
-				ok = ok || d.Class == c
-			}
-			if !ok {
-				t.Errorf("class = %q, want one of %v", d.Class, want.classes())
-			}
-			if got := d.Action == Retry; got != want.Retry {
-				t.Errorf("retry = %v, want %v (reason: %s)", got, want.Retry, d.Reason)
-			}
-			if want.HintSource != nil && string(d.HintSource) != *want.HintSource {
-				t.Errorf("hint_source = %q, want %q", d.HintSource, *want.HintSource)
+			assert.Contains(t, want.classes(), d.Class, "class")
+			assert.Equal(t, want.Retry, d.Action == Retry, "retry (reason: %s)", d.Reason)
+			if want.HintSource != nil {
+				assert.Equal(t, *want.HintSource, string(d.HintSource), "hint_source")
 			}
 			ms := d.Hint.Wait.Milliseconds()
 			switch {
-			case want.HasHintMS && want.HintMS == nil && d.Hint.Valid():
-				t.Errorf("hint = %v (%s), want none", d.Hint.Wait, d.Hint.Source)
-			case want.HintMS != nil && (!d.Hint.Valid() || ms != *want.HintMS):
-				t.Errorf("hint_ms = %d (valid %v), want %d", ms, d.Hint.Valid(), *want.HintMS)
+			case want.HintMS != nil:
+				assert.True(t, d.Hint.Valid(), "hint valid, want hint_ms %d", *want.HintMS)
+				assert.Equal(t, *want.HintMS, ms, "hint_ms")
+			case want.HasHintMS:
+				assert.False(t, d.Hint.Valid(), "hint = %v (%s), want none", d.Hint.Wait, d.Hint.Source)
 			}
-			if want.HintMinMS != nil && (!d.Hint.Valid() || ms < *want.HintMinMS || ms > *want.HintMaxMS) {
-				t.Errorf("hint_ms = %d (valid %v), want within [%d, %d]", ms, d.Hint.Valid(), *want.HintMinMS, *want.HintMaxMS)
+			if want.HintMinMS != nil {
+				assert.True(t, d.Hint.Valid(), "hint valid, want hint_ms within [%d, %d]", *want.HintMinMS, *want.HintMaxMS)
+				assert.GreaterOrEqual(t, ms, *want.HintMinMS, "hint_ms")
+				assert.LessOrEqual(t, ms, *want.HintMaxMS, "hint_ms")
 			}
 			underCheck := d.Hold.By == HeldCheck // a suspicious hint: one probe goes before it
-			if d.Action == Retry && (d.Delay < d.DelayMin || d.Delay > d.DelayMax || (d.Hint.Valid() && !underCheck && d.Delay < d.Hint.Wait)) {
-				t.Errorf("delay %v outside [%v, %v] or below hint %v", d.Delay, d.DelayMin, d.DelayMax, d.Hint.Wait)
+			if d.Action == Retry {
+				assert.GreaterOrEqual(t, d.Delay, d.DelayMin, "delay below the range [%v, %v]", d.DelayMin, d.DelayMax)
+				assert.LessOrEqual(t, d.Delay, d.DelayMax, "delay above the range [%v, %v]", d.DelayMin, d.DelayMax)
+				if d.Hint.Valid() && !underCheck {
+					assert.GreaterOrEqual(t, d.Delay, d.Hint.Wait, "delay below the hint")
+				}
 			}
-			if strings.TrimSpace(d.Reason) == "" {
-				t.Error("empty reason")
-			}
+			assert.NotEmpty(t, strings.TrimSpace(d.Reason), "empty reason")
 		})
 	}
 }

@@ -102,9 +102,7 @@ const chatBody = `{"model":"gpt-4o","messages":[{"role":"user","content":"Hello 
 func newChatRequest(t *testing.T, ctx context.Context) *http.Request {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.openai.com/v1/chat/completions", strings.NewReader(chatBody))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer sk-secret-123")
 	req.Header.Set("Content-Type", "application/json")
 	return req
@@ -122,45 +120,32 @@ func TestTransportRetriesWithClonesAndReplayedBodies(t *testing.T) {
 		origBody, origHeader, origURL := req.Body, req.Header.Clone(), req.URL.String()
 		start := time.Now()
 		resp, err := tr.RoundTrip(req)
-		if err != nil {
-			t.Fatalf("RoundTrip = %v, want nil", err)
-		}
+		require.NoError(t, err, "RoundTrip")
 		defer resp.Body.Close()
 		got, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || string(got) != `{"id":"ok"}` {
-			t.Fatalf("response = %d %q, want 200 {\"id\":\"ok\"}", resp.StatusCode, got)
-		}
-		if len(p.reqs) != 3 {
-			t.Fatalf("attempts = %d, want 3", len(p.reqs))
-		}
+		require.Equal(t, 200, resp.StatusCode, "response status")
+		require.Equal(t, `{"id":"ok"}`, string(got), "response body")
+		require.Len(t, p.reqs, 3, "attempts")
 		for i, b := range p.bodies {
-			if b != chatBody {
-				t.Errorf("attempt %d body = %q, want the request's", i+1, b)
-			}
+			assert.Equal(t, chatBody, b, "attempt %d body: want the request's", i+1)
 		}
-		if p.reqs[1] == req || p.reqs[2] == req || p.reqs[1] == p.reqs[2] {
-			t.Error("a retry reused a request; want a clone per retry")
-		}
+		assert.NotSame(t, req, p.reqs[1], "a retry reused the request; want a clone per retry")
+		assert.NotSame(t, req, p.reqs[2], "a retry reused the request; want a clone per retry")
+		assert.NotSame(t, p.reqs[1], p.reqs[2], "two retries share a request; want a clone per retry")
 		for i, r := range p.reqs {
-			if r.Context() != req.Context() || r.Header.Get("Authorization") != "Bearer sk-secret-123" || r.URL.String() != origURL {
-				t.Errorf("attempt %d lost the request's context, header or URL", i+1)
-			}
+			assert.Same(t, req.Context(), r.Context(), "attempt %d lost the request's context", i+1)
+			assert.Equal(t, "Bearer sk-secret-123", r.Header.Get("Authorization"), "attempt %d lost the request's header", i+1)
+			assert.Equal(t, origURL, r.URL.String(), "attempt %d lost the request's URL", i+1)
 		}
-		if req.Body != origBody || req.URL.String() != origURL || len(req.Header) != len(origHeader) || req.Header.Get("Authorization") != origHeader.Get("Authorization") {
-			t.Error("the original request was modified")
-		}
-		if p.closed(0) != 1 || p.closed(1) != 1 {
-			t.Errorf("discarded bodies closed %d and %d times, want 1 and 1", p.closed(0), p.closed(1))
-		}
-		if p.closed(2) != 0 {
-			t.Errorf("the returned body was closed %d times by the transport, want 0", p.closed(2))
-		}
-		if gap := p.times[1].Sub(p.times[0]); gap < time.Second {
-			t.Errorf("retried after %v, want at least the 1s hint", gap)
-		}
-		if time.Since(start) <= time.Second {
-			t.Errorf("elapsed %v, want more than the hint", time.Since(start))
-		}
+		assert.True(t, req.Body == origBody, "the original request's body was replaced")
+		assert.Equal(t, origURL, req.URL.String(), "the original request's URL was modified")
+		assert.Len(t, req.Header, len(origHeader), "the original request's header was modified")
+		assert.Equal(t, origHeader.Get("Authorization"), req.Header.Get("Authorization"), "the original request's header was modified")
+		assert.Equal(t, 1, p.closed(0), "discarded body 0 closed")
+		assert.Equal(t, 1, p.closed(1), "discarded body 1 closed")
+		assert.Zero(t, p.closed(2), "the returned body was closed by the transport")
+		assert.GreaterOrEqual(t, p.times[1].Sub(p.times[0]), time.Second, "retried after: want at least the 1s hint")
+		assert.Greater(t, time.Since(start), time.Second, "elapsed: want more than the hint")
 	})
 }
 
@@ -170,12 +155,11 @@ func TestTransportSuccessIsNotRetried(t *testing.T) {
 		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
 		req := newChatRequest(t, t.Context())
 		resp, err := tr.RoundTrip(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("RoundTrip = %v, %v; want 200, nil", resp, err)
-		}
+		require.NoError(t, err, "RoundTrip")
+		require.Equal(t, 200, resp.StatusCode, "RoundTrip")
 		resp.Body.Close()
-		if len(p.reqs) != 1 || p.reqs[0] != req {
-			t.Errorf("attempts = %d, want 1 with the request itself", len(p.reqs))
+		if assert.Len(t, p.reqs, 1, "attempts") {
+			assert.Same(t, req, p.reqs[0], "want the request itself sent")
 		}
 	})
 }
@@ -198,24 +182,15 @@ func TestTransportReturnsTheFinalFailedResponseWhole(t *testing.T) {
 				p := &provider{handlers: []http.HandlerFunc{tt.handler}}
 				tr := &Transport{Base: p, Retrier: newRetrier(t, tt.cfg)}
 				resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
-				if err != nil {
-					t.Fatalf("RoundTrip error = %v, want nil with the response", err)
-				}
+				require.NoError(t, err, "RoundTrip: want nil with the response")
 				got, err := io.ReadAll(resp.Body)
-				if err != nil || string(got) != big {
-					t.Errorf("body: read %d bytes (err %v), want all %d", len(got), err, len(big))
-				}
+				assert.NoError(t, err, "reading the body")
+				assert.Equal(t, big, string(got), "body: want all %d bytes", len(big))
 				resp.Body.Close()
-				if len(p.reqs) != tt.attempts {
-					t.Errorf("attempts = %d, want %d", len(p.reqs), tt.attempts)
-				}
-				if n := p.closed(len(p.reqs) - 1); n != 1 {
-					t.Errorf("closing the returned body closed the original %d times, want 1", n)
-				}
+				assert.Len(t, p.reqs, tt.attempts, "attempts")
+				assert.Equal(t, 1, p.closed(len(p.reqs)-1), "closing the returned body closed the original")
 				for i := range len(p.reqs) - 1 {
-					if p.closed(i) != 1 {
-						t.Errorf("discarded body %d closed %d times, want 1", i, p.closed(i))
-					}
+					assert.Equal(t, 1, p.closed(i), "discarded body %d closed", i)
 				}
 			})
 		})
@@ -263,9 +238,8 @@ func TestTransportHeldPastTheDeadlineReturnsTheResponse(t *testing.T) {
 		req.Header.Set("X-Who", "A")
 		start := time.Now()
 		resp, err := tr.RoundTrip(req)
-		if err != nil || resp == nil {
-			t.Fatalf("RoundTrip = %v, %v; want A's 429 and a nil error", resp, err)
-		}
+		require.NoError(t, err, "RoundTrip: want A's 429 and a nil error")
+		require.NotNil(t, resp, "RoundTrip: want A's 429 and a nil error")
 		body, rerr := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		assert.NoError(t, rerr)
@@ -329,13 +303,11 @@ func TestTransportDeadlineReturnsTheResponse(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		resp, err := tr.RoundTrip(newChatRequest(t, ctx))
-		if err != nil || resp.StatusCode != 429 {
-			t.Fatalf("RoundTrip = %v, %v; want the 429 and nil", resp, err)
-		}
+		require.NoError(t, err, "RoundTrip: want the 429 and nil")
+		require.Equal(t, 429, resp.StatusCode, "RoundTrip")
 		resp.Body.Close()
-		if time.Since(start) != 0 || len(p.reqs) != 1 {
-			t.Errorf("waited %v over %d attempts, want 0 over 1", time.Since(start), len(p.reqs))
-		}
+		assert.Zero(t, time.Since(start), "waited")
+		assert.Len(t, p.reqs, 1, "attempts")
 	})
 }
 
@@ -348,19 +320,15 @@ func TestTransportNonReplayableBodyIsSentOnce(t *testing.T) {
 		req.Body = io.NopCloser(strings.NewReader(chatBody))
 		req.GetBody = nil
 		resp, err := tr.RoundTrip(req)
-		if err != nil || resp.StatusCode != 429 {
-			t.Fatalf("RoundTrip = %v, %v; want the 429 and nil", resp, err)
-		}
+		require.NoError(t, err, "RoundTrip: want the 429 and nil")
+		require.Equal(t, 429, resp.StatusCode, "RoundTrip")
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if string(body) != `{"error":{"message":"slow"}}` {
-			t.Errorf("body = %q, want the 429's", body)
-		}
-		if len(p.reqs) != 1 {
-			t.Errorf("attempts = %d, want 1", len(p.reqs))
-		}
-		if len(ev.es) != 1 || ev.es[0].Decision.Action != GiveUp || !strings.Contains(ev.es[0].Decision.Reason, "cannot be sent again") {
-			t.Errorf("events = %+v, want one give-up because the body cannot be sent again", ev.es)
+		assert.Equal(t, `{"error":{"message":"slow"}}`, string(body), "body: want the 429's")
+		assert.Len(t, p.reqs, 1, "attempts")
+		if assert.Len(t, ev.es, 1, "events: want one give-up") {
+			assert.Equal(t, GiveUp, ev.es[0].Decision.Action, "the event's action")
+			assert.Contains(t, ev.es[0].Decision.Reason, "cannot be sent again", "the event's reason")
 		}
 	})
 }
@@ -371,9 +339,9 @@ func TestTransportBodylessRequestIsRetried(t *testing.T) {
 		tr := &Transport{Base: p, Retrier: newRetrier(t, Config{})}
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://api.openai.com/v1/models", nil)
 		resp, err := tr.RoundTrip(req)
-		if err != nil || resp.StatusCode != 200 || len(p.reqs) != 2 {
-			t.Fatalf("RoundTrip = %v, %v after %d attempts; want 200, nil after 2", resp, err, len(p.reqs))
-		}
+		require.NoError(t, err, "RoundTrip")
+		require.Equal(t, 200, resp.StatusCode, "RoundTrip")
+		require.Len(t, p.reqs, 2, "attempts")
 		resp.Body.Close()
 	})
 }
@@ -390,16 +358,13 @@ func TestTransportErrorAtGiveUp(t *testing.T) {
 		})
 		tr := &Transport{Base: base, Retrier: newRetrier(t, Config{})}
 		resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
-		if resp != nil {
-			t.Errorf("response = %v, want nil", resp)
-		}
+		assert.Nil(t, resp, "response")
 		var e *Error
-		if !errors.As(err, &e) || e.Attempts != 4 || e.Decision.Class != Connection || calls != 4 {
-			t.Fatalf("RoundTrip error = %v after %d calls, want a connection *Error after 4", err, calls)
-		}
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("errors.Is(err, ECONNRESET) = false, want true")
-		}
+		require.ErrorAs(t, err, &e)
+		require.Equal(t, 4, e.Attempts, "Error's attempts")
+		require.Equal(t, Connection, e.Decision.Class, "Error's class")
+		require.Equal(t, 4, calls, "calls")
+		assert.ErrorIs(t, err, syscall.ECONNRESET)
 	})
 }
 
@@ -413,9 +378,11 @@ func TestTransportTransportErrorPastTheDeadline(t *testing.T) {
 		defer cancel()
 		_, err := tr.RoundTrip(newChatRequest(t, ctx))
 		var e *Error
-		if !errors.As(err, &e) || !e.Decision.Deadline || !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("RoundTrip error = %v, want a deadline *Error wrapping the EOF and DeadlineExceeded", err)
+		if assert.ErrorAs(t, err, &e) {
+			assert.True(t, e.Decision.Deadline, "want a deadline *Error")
 		}
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
 	})
 }
 
@@ -429,9 +396,9 @@ func TestTransportGetBodyFails(t *testing.T) {
 		req := newChatRequest(t, t.Context())
 		req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("body gone") }
 		resp, err := tr.RoundTrip(req)
-		if err != nil || resp == nil || resp.StatusCode != 500 {
-			t.Fatalf("RoundTrip = %v, %v; want the 500 and a nil error", resp, err)
-		}
+		require.NoError(t, err, "RoundTrip: want the 500 and a nil error")
+		require.NotNil(t, resp, "RoundTrip: want the 500 and a nil error")
+		require.Equal(t, 500, resp.StatusCode, "RoundTrip")
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		assert.JSONEq(t, `{"error":{"message":"boom"}}`, string(body), "the response is returned whole")
@@ -476,12 +443,10 @@ func TestTransportClosesTheBodyWhenNothingIsSent(t *testing.T) {
 		req := newChatRequest(t, ctx)
 		req.Body = countingBody{Reader: strings.NewReader(chatBody), closes: &closes, mu: mu}
 		resp, err := tr.RoundTrip(req)
-		if resp != nil || !errors.Is(err, context.Canceled) {
-			t.Fatalf("RoundTrip = %v, %v; want nil and context.Canceled", resp, err)
-		}
-		if closes != 1 || len(p.reqs) != 0 {
-			t.Errorf("body closed %d times, %d attempts; want 1 and 0", closes, len(p.reqs))
-		}
+		require.Nil(t, resp, "RoundTrip's response")
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 1, closes, "body closed")
+		assert.Empty(t, p.reqs, "attempts")
 	})
 }
 
@@ -491,9 +456,10 @@ func TestTransportDefaultBase(t *testing.T) {
 		tr := &Transport{Retrier: r}
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "unknown-scheme://api.example/v1", nil)
 		resp, err := tr.RoundTrip(req)
+		assert.Nil(t, resp, "RoundTrip's response")
 		var e *Error
-		if resp != nil || !errors.As(err, &e) || e.Attempts != 1 {
-			t.Errorf("RoundTrip = %v, %v; want nil and an *Error after one attempt through http.DefaultTransport", resp, err)
+		if assert.ErrorAs(t, err, &e, "want an *Error after one attempt through http.DefaultTransport") {
+			assert.Equal(t, 1, e.Attempts, "Error's attempts")
 		}
 	})
 }
@@ -508,8 +474,7 @@ func TestTransportUsesTheKeyForPacing(t *testing.T) {
 			wg.Go(func() {
 				time.Sleep(time.Duration(i) * time.Second)
 				resp, err := tr.RoundTrip(newChatRequest(t, t.Context()))
-				if err != nil {
-					t.Errorf("RoundTrip: %v", err)
+				if !assert.NoError(t, err, "RoundTrip") {
 					return
 				}
 				resp.Body.Close()
@@ -518,8 +483,8 @@ func TestTransportUsesTheKeyForPacing(t *testing.T) {
 		wg.Wait()
 		// The first call's 429 at 0s holds the key (same model and API key)
 		// for 4s: the second call, started at 1s, is sent at 4s.
-		if len(p.times) != 3 || p.times[1].Sub(start) != 4*time.Second {
-			t.Errorf("sends at %v, want the second at 4s", p.times)
+		if assert.Len(t, p.times, 3, "sends") {
+			assert.Equal(t, 4*time.Second, p.times[1].Sub(start), "the second send")
 		}
 	})
 }
@@ -531,9 +496,7 @@ func TestRequestKey(t *testing.T) {
 			r = strings.NewReader(body)
 		}
 		req, err := http.NewRequest(method, url, r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i := 0; i+1 < len(kv); i += 2 {
 			req.Header.Set(kv[i], kv[i+1])
 		}
@@ -574,59 +537,45 @@ func TestRequestKey(t *testing.T) {
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			k, n := RequestKey(tt.req), RequestTokens(tt.req)
-			if k != tt.want {
-				t.Errorf("RequestKey = %+v, want %+v", k, tt.want)
+			assert.Equal(t, tt.want, k, "RequestKey")
+			assert.Equal(t, tt.tokens, n, "RequestTokens")
+			if tt.secret != "" {
+				assert.NotContains(t, k.String(), tt.secret, "Key.String() reveals the secret")
 			}
-			if n != tt.tokens {
-				t.Errorf("RequestTokens = %d, want %d", n, tt.tokens)
-			}
-			if tt.secret != "" && strings.Contains(k.String(), tt.secret) {
-				t.Errorf("Key.String() = %q reveals the secret", k.String())
-			}
-			if want := string(tt.want.Provider) + "/" + tt.want.Model + "/" + tt.want.Credential; k.String() != want {
-				t.Errorf("Key.String() = %q, want %q", k.String(), want)
-			}
+			assert.Equal(t, string(tt.want.Provider)+"/"+tt.want.Model+"/"+tt.want.Credential, k.String(), "Key.String()")
 		})
 	}
 	t.Run("body read through GetBody only", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		before := req.Body
 		RequestKey(req)
-		if req.Body != before {
-			t.Fatal("RequestKey replaced req.Body")
-		}
-		if b, _ := io.ReadAll(req.Body); string(b) != chatBody {
-			t.Errorf("req.Body = %q after RequestKey, want it unread", b)
-		}
+		require.True(t, req.Body == before, "RequestKey replaced req.Body")
+		b, _ := io.ReadAll(req.Body)
+		assert.Equal(t, chatBody, string(b), "req.Body after RequestKey: want it unread")
 	})
 	t.Run("without GetBody model and tokens unknown", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		req.GetBody = nil
 		k, n := RequestKey(req), RequestTokens(req)
-		if k.Model != "" || n != 0 {
-			t.Errorf("RequestKey = %+v, RequestTokens = %d; want no model and no tokens", k, n)
-		}
+		assert.Empty(t, k.Model, "RequestKey's model")
+		assert.Zero(t, n, "RequestTokens")
 	})
 	t.Run("too large a body is not read", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		req.ContentLength = maxKeyBody + 1
-		if k, n := RequestKey(req), RequestTokens(req); k.Model != "" || n != 0 {
-			t.Errorf("RequestKey = %+v, RequestTokens = %d; want no model and no tokens", k, n)
-		}
+		k, n := RequestKey(req), RequestTokens(req)
+		assert.Empty(t, k.Model, "RequestKey's model")
+		assert.Zero(t, n, "RequestTokens")
 	})
 }
 
 func TestCredentialID(t *testing.T) {
 	a, b := CredentialID("sk-one"), CredentialID("sk-two")
-	if len(a) != 16 || a == b || a != CredentialID("sk-one") {
-		t.Errorf("CredentialID = %q, %q; want 16 stable hex digits, distinct per secret", a, b)
-	}
-	if strings.Contains(a, "sk-one") {
-		t.Errorf("CredentialID(%q) = %q reveals it", "sk-one", a)
-	}
-	if got := CredentialID(""); got != "none" {
-		t.Errorf("CredentialID(\"\") = %q, want %q", got, "none")
-	}
+	assert.Len(t, a, 16, "CredentialID: want 16 hex digits")
+	assert.NotEqual(t, a, b, "CredentialID: want distinct per secret")
+	assert.Equal(t, a, CredentialID("sk-one"), "CredentialID: want stable")
+	assert.NotContains(t, a, "sk-one", "CredentialID reveals the secret")
+	assert.Equal(t, "none", CredentialID(""), `CredentialID("")`)
 }
 
 func TestEstimateTokens(t *testing.T) {
@@ -663,9 +612,7 @@ func TestEstimateTokens(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := EstimateTokens([]byte(tt.body)); got != tt.want {
-				t.Errorf("EstimateTokens = %d, want %d", got, tt.want)
-			}
+			assert.Equal(t, tt.want, EstimateTokens([]byte(tt.body)), "EstimateTokens")
 		})
 	}
 }
@@ -675,18 +622,11 @@ func TestPeekBody(t *testing.T) {
 	closes, mu := 0, &sync.Mutex{}
 	full := bytes.Repeat([]byte("0123456789"), maxBody/5)
 	resp := &http.Response{Body: countingBody{Reader: bytes.NewReader(full), closes: &closes, mu: mu}}
-	prefix := peekBody(resp)
-	if len(prefix) != maxBody || !bytes.Equal(prefix, full[:maxBody]) {
-		t.Errorf("peeked %d bytes, want the first %d", len(prefix), maxBody)
-	}
+	assert.Equal(t, full[:maxBody], peekBody(resp), "peeked: want the first maxBody bytes")
 	got, _ := io.ReadAll(resp.Body)
-	if !bytes.Equal(got, full) {
-		t.Errorf("read %d bytes after peeking, want all %d", len(got), len(full))
-	}
+	assert.Equal(t, full, got, "read after peeking: want all")
 	resp.Body.Close()
-	if closes != 1 {
-		t.Errorf("Close reached the original %d times, want 1", closes)
-	}
+	assert.Equal(t, 1, closes, "Close reached the original")
 }
 
 func TestJSONModel(t *testing.T) {
@@ -704,9 +644,7 @@ func TestJSONModel(t *testing.T) {
 		"empty":               {``, ""},
 	}
 	for name, tt := range tests {
-		if got := jsonModel([]byte(tt.body)); got != tt.want {
-			t.Errorf("%s: jsonModel(%s) = %q, want %q", name, tt.body, got, tt.want)
-		}
+		assert.Equal(t, tt.want, jsonModel([]byte(tt.body)), "%s: jsonModel(%s)", name, tt.body)
 	}
 }
 

@@ -2,12 +2,13 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"testing/synctest"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestAnthropicMessage(t *testing.T) {
@@ -15,18 +16,13 @@ func TestAnthropicMessage(t *testing.T) {
 		p := newProvider(t, Config{RPM: 50, ITPM: 10_000, OTPM: 2_000})
 		client := anthropicClient(p)
 		msg, err := client.Messages.New(context.Background(), messageParams("hello there", 64))
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		if len(msg.Content) != 1 || msg.Content[0].Text != ReplyText {
-			t.Fatalf("content = %+v, want %q", msg.Content, ReplyText)
-		}
-		if msg.StopReason != anthropic.StopReasonEndTurn || msg.Model != "claude-sim" {
-			t.Errorf("stop reason %q model %q", msg.StopReason, msg.Model)
-		}
-		if msg.Usage.InputTokens != 3 || msg.Usage.OutputTokens != 64 {
-			t.Errorf("usage = %d in, %d out; want 3, 64", msg.Usage.InputTokens, msg.Usage.OutputTokens)
-		}
+		require.NoError(t, err, "New")
+		require.Len(t, msg.Content, 1, "content")
+		require.Equal(t, ReplyText, msg.Content[0].Text, "content")
+		assert.Equal(t, anthropic.StopReasonEndTurn, msg.StopReason, "stop reason")
+		assert.Equal(t, anthropic.Model("claude-sim"), msg.Model, "model")
+		assert.Equal(t, int64(3), msg.Usage.InputTokens, "input tokens")
+		assert.Equal(t, int64(64), msg.Usage.OutputTokens, "output tokens")
 	})
 }
 
@@ -40,32 +36,20 @@ func TestAnthropicStreamingAccumulate(t *testing.T) {
 		for stream.Next() {
 			ev := stream.Current()
 			types = append(types, ev.Type)
-			if err := acc.Accumulate(ev); err != nil {
-				t.Fatalf("Accumulate(%s): %v", ev.Type, err)
-			}
+			require.NoError(t, acc.Accumulate(ev), "Accumulate(%s)", ev.Type)
 		}
-		if err := stream.Err(); err != nil {
-			t.Fatalf("stream: %v", err)
-		}
-		if len(acc.Content) != 1 || acc.Content[0].Text != ReplyText {
-			t.Fatalf("accumulated %+v, want %q", acc.Content, ReplyText)
-		}
-		if acc.StopReason != anthropic.StopReasonEndTurn || acc.Usage.OutputTokens != 100 || acc.Usage.InputTokens != 1 {
-			t.Errorf("stop %q usage %+v", acc.StopReason, acc.Usage)
-		}
+		require.NoError(t, stream.Err(), "stream")
+		require.Len(t, acc.Content, 1, "accumulated content")
+		require.Equal(t, ReplyText, acc.Content[0].Text, "accumulated content")
+		assert.Equal(t, anthropic.StopReasonEndTurn, acc.StopReason, "stop reason")
+		assert.Equal(t, int64(100), acc.Usage.OutputTokens, "output tokens")
+		assert.Equal(t, int64(1), acc.Usage.InputTokens, "input tokens")
 		want := []string{"message_start", "content_block_start"}
 		for range replyPieces {
 			want = append(want, "content_block_delta")
 		}
 		want = append(want, "content_block_stop", "message_delta", "message_stop")
-		if len(types) != len(want) {
-			t.Fatalf("events %v, want %v", types, want)
-		}
-		for i := range want {
-			if types[i] != want[i] {
-				t.Errorf("event %d = %s, want %s", i, types[i], want[i])
-			}
-		}
+		assert.Equal(t, want, types, "events")
 	})
 }
 
@@ -75,9 +59,7 @@ func TestAnthropicRateLimitHeaders(t *testing.T) {
 		// 400 characters: 100 input tokens; 100 output tokens.
 		prompt := strings.Repeat("a", 400)
 		r := message(t, p, prompt, 100)
-		if r.status != 200 {
-			t.Fatalf("status %d: %s", r.status, r.body)
-		}
+		require.Equal(t, 200, r.status, "status: %s", r.body)
 		// Refill: requests 50/60 per s (1 in 1.2s), input 1000/60 (100 in 6s),
 		// output 500/60 (100 in 12s). Resets round up to the second.
 		wantHeaders(t, r.header,
@@ -94,22 +76,16 @@ func TestAnthropicRateLimitHeaders(t *testing.T) {
 		)
 		// 450 output tokens do not fit in 400: 50 more take 6s.
 		r = message(t, p, "hi", 450)
-		if r.status != 429 {
-			t.Fatalf("status %d, want 429: %s", r.status, r.body)
-		}
+		require.Equal(t, 429, r.status, "status: %s", r.body)
 		wantHeaders(t, r.header, "retry-after", "6", "retry-after-ms", "", "anthropic-ratelimit-output-tokens-remaining", "400")
-		want := `{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 500 output tokens per minute."},"request_id":"req_sim00000002"}`
-		if r.body != want {
-			t.Errorf("body = %s\nwant   %s", r.body, want)
-		}
+		assert.Equal(t, `{"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 500 output tokens per minute."},"request_id":"req_sim00000002"}`, r.body, "body")
 
 		// The SDK sees the same as an *anthropic.Error.
 		client := anthropicClient(p)
 		_, err := client.Messages.New(context.Background(), messageParams("hi", 450))
 		var apiErr *anthropic.Error
-		if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 {
-			t.Fatalf("err = %v, want a 429 *anthropic.Error", err)
-		}
+		require.ErrorAs(t, err, &apiErr)
+		require.Equal(t, 429, apiErr.StatusCode, "the *anthropic.Error's status")
 	})
 }
 
@@ -117,15 +93,11 @@ func TestAnthropicTooLarge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{ITPM: 1000, Latency: -1})
 		r := message(t, p, strings.Repeat("a", 4004), 10) // 1001 tokens
-		if r.status != 413 {
-			t.Fatalf("status %d, want 413: %s", r.status, r.body)
-		}
-		if got := r.jsonField(t, "error.type"); got != "request_too_large" {
-			t.Errorf("error.type = %v", got)
-		}
+		require.Equal(t, 413, r.status, "status: %s", r.body)
+		assert.Equal(t, "request_too_large", r.jsonField(t, "error.type"), "error.type")
 		wantHeaders(t, r.header, "anthropic-ratelimit-input-tokens-remaining", "1000", "retry-after", "")
-		if s := p.Stats(); s.Rejected[ReasonTooLarge] != 1 || s.Admitted != 0 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		s := p.Stats()
+		assert.Equal(t, 1, s.Rejected[ReasonTooLarge], "rejected too large; stats %+v", s.Counts)
+		assert.Zero(t, s.Admitted, "admitted; stats %+v", s.Counts)
 	})
 }

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRPMBucket(t *testing.T) {
@@ -12,9 +15,8 @@ func TestRPMBucket(t *testing.T) {
 		p := newProvider(t, Config{RPM: 60, Latency: -1})
 		var r result
 		for i := range 60 {
-			if r = chat(t, p, "hi", 0); r.status != 200 {
-				t.Fatalf("request %d: status %d", i+1, r.status)
-			}
+			r = chat(t, p, "hi", 0)
+			require.Equal(t, 200, r.status, "request %d: status", i+1)
 		}
 		wantHeaders(t, r.header,
 			"x-ratelimit-limit-requests", "60",
@@ -23,9 +25,7 @@ func TestRPMBucket(t *testing.T) {
 		)
 
 		r = chat(t, p, "hi", 0)
-		if r.status != 429 {
-			t.Fatalf("61st: status %d, want 429", r.status)
-		}
+		require.Equal(t, 429, r.status, "61st: status")
 		wantHeaders(t, r.header,
 			"retry-after-ms", "1000",
 			"retry-after", "1",
@@ -34,14 +34,11 @@ func TestRPMBucket(t *testing.T) {
 		)
 		wantBody := `{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-sim on requests per min (RPM): ` +
 			`Limit 60, Used 60, Requested 1. Please try again in 1s.","type":"requests","param":null,"code":"rate_limit_exceeded"}}`
-		if r.body != wantBody {
-			t.Errorf("body = %s\nwant   %s", r.body, wantBody)
-		}
+		assert.Equal(t, wantBody, r.body, "body")
 
 		time.Sleep(time.Second)
-		if r = chat(t, p, "hi", 0); r.status != 200 {
-			t.Fatalf("after 1s: status %d, want 200", r.status)
-		}
+		r = chat(t, p, "hi", 0)
+		require.Equal(t, 200, r.status, "after 1s: status")
 		wantHeaders(t, r.header, "x-ratelimit-remaining-requests", "0", "x-ratelimit-reset-requests", "1m0s")
 
 		time.Sleep(400 * time.Millisecond)
@@ -49,12 +46,11 @@ func TestRPMBucket(t *testing.T) {
 		wantHeaders(t, r.header, "retry-after-ms", "600", "retry-after", "1", "x-ratelimit-reset-requests", "59.6s")
 
 		s := p.Stats()
-		if s.Received != 63 || s.Admitted != 61 || s.Succeeded != 61 || s.Rejected[ReasonRateLimited] != 2 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
-		if got := s.AdmitTimes[len(s.AdmitTimes)-1]; got != time.Second {
-			t.Errorf("last admission at %v, want 1s", got)
-		}
+		assert.Equal(t, 63, s.Received, "received; stats %+v", s.Counts)
+		assert.Equal(t, 61, s.Admitted, "admitted; stats %+v", s.Counts)
+		assert.Equal(t, 61, s.Succeeded, "succeeded; stats %+v", s.Counts)
+		assert.Equal(t, 2, s.Rejected[ReasonRateLimited], "rejected rate limited; stats %+v", s.Counts)
+		assert.Equal(t, time.Second, s.AdmitTimes[len(s.AdmitTimes)-1], "last admission")
 	})
 }
 
@@ -63,14 +59,10 @@ func TestTPMBucket(t *testing.T) {
 		p := newProvider(t, Config{TPM: 1000, Latency: -1})
 		prompt := strings.Repeat("a", 400) // 100 tokens, +100 output: 200 per request
 		for i := range 5 {
-			if r := chat(t, p, prompt, 100); r.status != 200 {
-				t.Fatalf("request %d: status %d", i+1, r.status)
-			}
+			require.Equal(t, 200, chat(t, p, prompt, 100).status, "request %d: status", i+1)
 		}
 		r := chat(t, p, prompt, 100)
-		if r.status != 429 {
-			t.Fatalf("6th: status %d, want 429", r.status)
-		}
+		require.Equal(t, 429, r.status, "6th: status")
 		// 200 tokens at 1000/60 per second: 12s.
 		wantHeaders(t, r.header,
 			"retry-after-ms", "12000",
@@ -80,28 +72,19 @@ func TestTPMBucket(t *testing.T) {
 			"x-ratelimit-reset-tokens", "1m0s",
 			"x-ratelimit-limit-requests", "",
 		)
-		if got := r.jsonField(t, "error.message"); got != "Rate limit reached for gpt-4o-mini in organization org-sim on tokens per min (TPM): Limit 1000, Used 1000, Requested 200. Please try again in 12s." {
-			t.Errorf("message = %v", got)
-		}
-		if got := r.jsonField(t, "error.type"); got != "tokens" {
-			t.Errorf("type = %v, want tokens", got)
-		}
+		assert.Equal(t, "Rate limit reached for gpt-4o-mini in organization org-sim on tokens per min (TPM): Limit 1000, Used 1000, Requested 200. Please try again in 12s.",
+			r.jsonField(t, "error.message"), "message")
+		assert.Equal(t, "tokens", r.jsonField(t, "error.type"), "type")
 
 		// Too large: 1 + 2000 tokens never fit in 1000.
 		time.Sleep(time.Minute)
 		r = chat(t, p, "hi", 2000)
-		if r.status != 429 {
-			t.Fatalf("too large: status %d, want 429", r.status)
-		}
+		require.Equal(t, 429, r.status, "too large: status")
 		want := "Request too large for gpt-4o-mini in organization org-sim on tokens per min (TPM): Limit 1000, Requested 2001. " +
 			"The input or output tokens must be reduced in order to run successfully."
-		if got := r.jsonField(t, "error.message"); got != want {
-			t.Errorf("message = %v\nwant %s", got, want)
-		}
+		assert.Equal(t, want, r.jsonField(t, "error.message"), "message")
 		wantHeaders(t, r.header, "x-ratelimit-remaining-tokens", "1000", "retry-after", "", "retry-after-ms", "")
-		if s := p.Stats(); s.Rejected[ReasonTooLarge] != 1 {
-			t.Errorf("too_large = %d", s.Rejected[ReasonTooLarge])
-		}
+		assert.Equal(t, 1, p.Stats().Rejected[ReasonTooLarge], "too_large")
 	})
 }
 
@@ -109,9 +92,7 @@ func TestBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{RPM: 60, Burst: 0.1, Latency: -1})
 		for i := range 6 {
-			if r := chat(t, p, "hi", 0); r.status != 200 {
-				t.Fatalf("request %d: status %d", i+1, r.status)
-			}
+			require.Equal(t, 200, chat(t, p, "hi", 0).status, "request %d: status", i+1)
 		}
 		r := chat(t, p, "hi", 0)
 		wantHeaders(t, r.header, "retry-after-ms", "1000", "x-ratelimit-limit-requests", "60", "x-ratelimit-reset-requests", "6s")
@@ -131,14 +112,12 @@ func TestBucketsPerCredentialAndModel(t *testing.T) {
 		}{
 			{"k1", "m1", 200}, {"k1", "m1", 429}, {"k1", "m2", 200}, {"k2", "m1", 200}, {"k2", "m1", 429},
 		} {
-			if got := send(c.key, c.model); got != c.want {
-				t.Errorf("%s/%s: status %d, want %d", c.key, c.model, got, c.want)
-			}
+			assert.Equal(t, c.want, send(c.key, c.model), "%s/%s: status", c.key, c.model)
 		}
-		s := p.Stats()
-		if got := s.ByCredential[CredentialID("k1")]; got.Received != 3 || got.Admitted != 2 || got.Rejected[ReasonRateLimited] != 1 {
-			t.Errorf("k1 = %+v", got)
-		}
+		k1 := p.Stats().ByCredential[CredentialID("k1")]
+		assert.Equal(t, 3, k1.Received, "k1 received: %+v", k1)
+		assert.Equal(t, 2, k1.Admitted, "k1 admitted: %+v", k1)
+		assert.Equal(t, 1, k1.Rejected[ReasonRateLimited], "k1 rejected rate limited: %+v", k1)
 	})
 }
 
@@ -162,22 +141,14 @@ func TestBucketAdvanceAcrossSteps(t *testing.T) {
 	} {
 		now := t0.Add(c.at)
 		b.advance(s, limit, now)
-		if b.level < c.level-1e-9 || b.level > c.level+1e-9 {
-			t.Errorf("at %v: level %v, want %v", c.at, b.level, c.level)
-		}
-		if got := b.remaining(s, limit, now); got != c.remaining {
-			t.Errorf("at %v: remaining %d, want %d", c.at, got, c.remaining)
-		}
-		if got := b.untilFull(s, limit, now); got != c.full {
-			t.Errorf("at %v: until full %v, want %v", c.at, got, c.full)
-		}
+		assert.InDelta(t, c.level, b.level, 1e-9, "at %v: level", c.at)
+		assert.Equal(t, c.remaining, b.remaining(s, limit, now), "at %v: remaining", c.at)
+		assert.Equal(t, c.full, b.untilFull(s, limit, now), "at %v: until full", c.at)
 	}
 	// A step down clamps the level to the new capacity.
 	b = newBucket(s, limit, t0)
 	b.advance(s, limit, t0.Add(10*time.Second))
-	if b.level != 30 {
-		t.Errorf("after step down: level %v, want 30", b.level)
-	}
+	assert.Equal(t, 30.0, b.level, "level after step down")
 }
 
 func TestWaitRounding(t *testing.T) {
@@ -191,9 +162,7 @@ func TestWaitRounding(t *testing.T) {
 		{0.0004, time.Millisecond},
 		{1.146, 1146 * time.Millisecond},
 	} {
-		if got := ceilMillis(c.seconds); got != c.want {
-			t.Errorf("ceilMillis(%v) = %v, want %v", c.seconds, got, c.want)
-		}
+		assert.Equal(t, c.want, ceilMillis(c.seconds), "ceilMillis(%v)", c.seconds)
 	}
 }
 
@@ -205,8 +174,6 @@ func TestEstimateInputTokens(t *testing.T) {
 		{nil, 1}, {[]string{""}, 1}, {[]string{"abcd"}, 1}, {[]string{"abcde"}, 2},
 		{[]string{"ab", "cd", "e"}, 2}, {[]string{"héllo"}, 2}, {[]string{strings.Repeat("x", 400)}, 100},
 	} {
-		if got := EstimateInputTokens(c.texts...); got != c.want {
-			t.Errorf("EstimateInputTokens(%q) = %d, want %d", c.texts, got, c.want)
-		}
+		assert.Equal(t, c.want, EstimateInputTokens(c.texts...), "EstimateInputTokens(%q)", c.texts)
 	}
 }

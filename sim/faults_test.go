@@ -2,10 +2,8 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/openai/openai-go/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestServerError(t *testing.T) {
@@ -21,28 +21,18 @@ func TestServerError(t *testing.T) {
 		p := newProvider(t, Config{RPM: 10, ErrorRate: 1})
 		start := time.Now()
 		r := chat(t, p, "hi", 0)
-		if r.status != 500 {
-			t.Fatalf("status %d, want 500", r.status)
-		}
-		if time.Since(start) != DefaultLatency {
-			t.Errorf("500 after %v, want %v", time.Since(start), DefaultLatency)
-		}
+		require.Equal(t, 500, r.status, "status")
+		assert.Equal(t, DefaultLatency, time.Since(start), "the 500 came after")
 		want := `{"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}`
-		if r.body != want {
-			t.Errorf("body = %s", r.body)
-		}
+		assert.Equal(t, want, r.body, "body")
 		// Charged at admission.
 		wantHeaders(t, r.header, "x-ratelimit-remaining-requests", "9")
-		if r := message(t, p, "hi", 10); r.status != 500 || r.jsonField(t, "error.type") != "api_error" {
-			t.Errorf("anthropic: %d %s", r.status, r.body)
-		}
-		if r := generate(t, p, "hi", 0); r.status != 500 || r.jsonField(t, "error.status") != "INTERNAL" {
-			t.Errorf("gemini: %d %s", r.status, r.body)
-		}
+		wantReply(t, "anthropic", message(t, p, "hi", 10), 500, "error.type", "api_error")
+		wantReply(t, "gemini", generate(t, p, "hi", 0), 500, "error.status", "INTERNAL")
 		s := p.Stats()
-		if s.Admitted != 3 || s.Succeeded != 0 || s.Rejected[ReasonServerError] != 3 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, 3, s.Admitted, "admitted; stats %+v", s.Counts)
+		assert.Zero(t, s.Succeeded, "succeeded; stats %+v", s.Counts)
+		assert.Equal(t, 3, s.Rejected[ReasonServerError], "rejected server error; stats %+v", s.Counts)
 	})
 }
 
@@ -53,36 +43,22 @@ func TestOverloadWindows(t *testing.T) {
 			Latency:   -1,
 			Overloads: []Window{{Start: time.Second, End: 2 * time.Second}, {Start: 3 * time.Second, End: 4 * time.Second, Status: 503}},
 		})
-		if r := chat(t, p, "hi", 0); r.status != 200 {
-			t.Fatalf("before: status %d", r.status)
-		}
+		require.Equal(t, 200, chat(t, p, "hi", 0).status, "before: status")
 		time.Sleep(time.Second)
 		r := chat(t, p, "hi", 0)
-		if r.status != 503 || r.jsonField(t, "error.message") != "The engine is currently overloaded, please try again later." {
-			t.Errorf("openai: %d %s", r.status, r.body)
-		}
+		wantReply(t, "openai", r, 503, "error.message", "The engine is currently overloaded, please try again later.")
 		wantHeaders(t, r.header, "x-ratelimit-remaining-requests", "9", "retry-after", "") // not charged
-		if r := message(t, p, "hi", 10); r.status != 529 || r.jsonField(t, "error.type") != "overloaded_error" {
-			t.Errorf("anthropic: %d %s", r.status, r.body)
-		}
-		if r := generate(t, p, "hi", 0); r.status != 503 || r.jsonField(t, "error.status") != "UNAVAILABLE" {
-			t.Errorf("gemini: %d %s", r.status, r.body)
-		}
+		wantReply(t, "anthropic", message(t, p, "hi", 10), 529, "error.type", "overloaded_error")
+		wantReply(t, "gemini", generate(t, p, "hi", 0), 503, "error.status", "UNAVAILABLE")
 		time.Sleep(time.Second) // [2s, 3s): open
-		if r := message(t, p, "hi", 10); r.status != 200 {
-			t.Errorf("between windows: %d", r.status)
-		}
+		assert.Equal(t, 200, message(t, p, "hi", 10).status, "between windows: status")
 		time.Sleep(time.Second) // second window, status 503
-		if r := message(t, p, "hi", 10); r.status != 503 || r.jsonField(t, "error.type") != "overloaded_error" {
-			t.Errorf("anthropic 503: %d %s", r.status, r.body)
-		}
+		wantReply(t, "anthropic 503", message(t, p, "hi", 10), 503, "error.type", "overloaded_error")
 		time.Sleep(time.Second)
-		if r := chat(t, p, "hi", 0); r.status != 200 {
-			t.Errorf("after: %d", r.status)
-		}
-		if s := p.Stats(); s.Rejected[ReasonOverloaded] != 4 || s.Admitted != 3 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, 200, chat(t, p, "hi", 0).status, "after: status")
+		s := p.Stats()
+		assert.Equal(t, 4, s.Rejected[ReasonOverloaded], "rejected overloaded; stats %+v", s.Counts)
+		assert.Equal(t, 3, s.Admitted, "admitted; stats %+v", s.Counts)
 	})
 }
 
@@ -90,34 +66,25 @@ func TestQuotaAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{QuotaAfter: 2, Latency: -1})
 		for i := range 2 {
-			if r := chat(t, p, "hi", 0); r.status != 200 {
-				t.Fatalf("request %d: %d", i+1, r.status)
-			}
+			require.Equal(t, 200, chat(t, p, "hi", 0).status, "request %d: status", i+1)
 		}
 		r := chat(t, p, "hi", 0)
-		if r.status != 429 || r.jsonField(t, "error.code") != "insufficient_quota" || r.jsonField(t, "error.type") != "insufficient_quota" {
-			t.Errorf("openai: %d %s", r.status, r.body)
-		}
+		wantReply(t, "openai", r, 429, "error.code", "insufficient_quota", "error.type", "insufficient_quota")
 		wantHeaders(t, r.header, "retry-after", "", "retry-after-ms", "")
 
 		// Other credentials have their own quota.
 		message(t, p, "hi", 10)
 		message(t, p, "hi", 10)
-		r = message(t, p, "hi", 10)
-		if r.status != 429 || r.jsonField(t, "error.details.error_code") != "enforced_spend_limit_reached" ||
-			r.jsonField(t, "error.type") != "rate_limit_error" {
-			t.Errorf("anthropic: %d %s", r.status, r.body)
-		}
+		wantReply(t, "anthropic", message(t, p, "hi", 10), 429, "error.details.error_code", "enforced_spend_limit_reached", "error.type", "rate_limit_error")
 		generate(t, p, "hi", 0)
 		generate(t, p, "hi", 0)
 		r = generate(t, p, "hi", 0)
-		if r.status != 429 || !strings.Contains(r.body, `"quotaId":"GenerateRequestsPerDayPerProjectPerModel"`) ||
-			strings.Contains(r.body, "RetryInfo") {
-			t.Errorf("gemini: %d %s", r.status, r.body)
-		}
-		if s := p.Stats(); s.Rejected[ReasonQuota] != 3 || s.ByCredential[CredentialID("sk-test")].Rejected[ReasonQuota] != 1 {
-			t.Errorf("stats = %+v", s)
-		}
+		assert.Equal(t, 429, r.status, "gemini: status: %s", r.body)
+		assert.Contains(t, r.body, `"quotaId":"GenerateRequestsPerDayPerProjectPerModel"`, "gemini: body")
+		assert.NotContains(t, r.body, "RetryInfo", "gemini: body")
+		s := p.Stats()
+		assert.Equal(t, 3, s.Rejected[ReasonQuota], "rejected quota; stats %+v", s)
+		assert.Equal(t, 1, s.ByCredential[CredentialID("sk-test")].Rejected[ReasonQuota], "sk-test rejected quota; stats %+v", s)
 	})
 }
 
@@ -126,16 +93,12 @@ func TestLatency(t *testing.T) {
 		p := newProvider(t, Config{Latency: time.Second, SlowRate: 1, SlowLatency: 30 * time.Second})
 		start := time.Now()
 		chat(t, p, "hi", 0)
-		if d := time.Since(start); d != 30*time.Second {
-			t.Errorf("slow request took %v, want 30s", d)
-		}
+		assert.Equal(t, 30*time.Second, time.Since(start), "slow request took")
 
 		p = newProvider(t, Config{Latency: time.Second, SlowRate: 1})
 		start = time.Now()
 		chat(t, p, "hi", 0)
-		if d := time.Since(start); d != 10*time.Second {
-			t.Errorf("slow request took %v, want 10 × Latency", d)
-		}
+		assert.Equal(t, 10*time.Second, time.Since(start), "slow request took: want 10 × Latency")
 
 		// A canceled request ends the handler's sleep.
 		p = newProvider(t, Config{Latency: time.Minute})
@@ -144,16 +107,12 @@ func TestLatency(t *testing.T) {
 		defer cancel()
 		start = time.Now()
 		_, err := client.Chat.Completions.New(ctx, chatParams("hi"))
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("err = %v, want deadline exceeded", err)
-		}
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		synctest.Wait()
-		if d := time.Since(start); d != time.Second {
-			t.Errorf("canceled after %v, want 1s", d)
-		}
-		if s := p.Stats(); s.Rejected[ReasonCanceled] != 1 || s.Admitted != 1 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, time.Second, time.Since(start), "canceled after")
+		s := p.Stats()
+		assert.Equal(t, 1, s.Rejected[ReasonCanceled], "rejected canceled; stats %+v", s.Counts)
+		assert.Equal(t, 1, s.Admitted, "admitted; stats %+v", s.Counts)
 	})
 }
 
@@ -163,18 +122,14 @@ func TestReset(t *testing.T) {
 		client := openAIClient(p)
 		_, err := client.Chat.Completions.New(context.Background(), chatParams("hi"))
 		var opErr *net.OpError
-		if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &opErr) {
-			t.Fatalf("err = %v, want a connection reset", err)
-		}
+		require.ErrorIs(t, err, syscall.ECONNRESET, "want a connection reset")
+		require.ErrorAs(t, err, &opErr, "want a connection reset")
 		aclient := anthropicClient(p)
 		_, err = aclient.Messages.New(context.Background(), messageParams("hi", 10))
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("anthropic err = %v, want a connection reset", err)
-		}
+		require.ErrorIs(t, err, syscall.ECONNRESET, "anthropic: want a connection reset")
 		s := p.Stats()
-		if s.Rejected[ReasonReset] != 2 || s.Admitted != 0 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, 2, s.Rejected[ReasonReset], "rejected reset; stats %+v", s.Counts)
+		assert.Zero(t, s.Admitted, "admitted; stats %+v", s.Counts)
 	})
 }
 
@@ -187,35 +142,27 @@ func TestStreamCut(t *testing.T) {
 		for stream.Next() {
 			acc.AddChunk(stream.Current())
 		}
-		if err := stream.Err(); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("openai stream err = %v, want io.ErrUnexpectedEOF", err)
-		}
-		if got, want := acc.Choices[0].Message.Content, strings.Join(replyPieces[:len(replyPieces)/2], ""); got != want {
-			t.Errorf("openai accumulated %q before the cut, want %q", got, want)
-		}
+		assert.ErrorIs(t, stream.Err(), io.ErrUnexpectedEOF, "openai stream")
+		assert.Equal(t, strings.Join(replyPieces[:len(replyPieces)/2], ""), acc.Choices[0].Message.Content, "openai accumulated before the cut")
 
 		aclient := anthropicClient(p)
 		astream := aclient.Messages.NewStreaming(context.Background(), messageParams("hi", 10))
 		var msg anthropic.Message
 		for astream.Next() {
-			if err := msg.Accumulate(astream.Current()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, msg.Accumulate(astream.Current()))
 		}
-		if err := astream.Err(); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("anthropic stream err = %v, want io.ErrUnexpectedEOF", err)
-		}
-		if len(msg.Content) != 1 || msg.Content[0].Text != "ok, this is" {
-			t.Errorf("anthropic accumulated %+v", msg.Content)
+		assert.ErrorIs(t, astream.Err(), io.ErrUnexpectedEOF, "anthropic stream")
+		if assert.Len(t, msg.Content, 1, "anthropic accumulated") {
+			assert.Equal(t, "ok, this is", msg.Content[0].Text, "anthropic accumulated")
 		}
 
 		// Non-streaming responses are not cut.
-		if _, err := client.Chat.Completions.New(context.Background(), chatParams("hi")); err != nil {
-			t.Errorf("non-streaming: %v", err)
-		}
-		if s := p.Stats(); s.Rejected[ReasonStreamCut] != 2 || s.Admitted != 3 || s.Succeeded != 1 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		_, err := client.Chat.Completions.New(context.Background(), chatParams("hi"))
+		assert.NoError(t, err, "non-streaming")
+		s := p.Stats()
+		assert.Equal(t, 2, s.Rejected[ReasonStreamCut], "rejected stream cut; stats %+v", s.Counts)
+		assert.Equal(t, 3, s.Admitted, "admitted; stats %+v", s.Counts)
+		assert.Equal(t, 1, s.Succeeded, "succeeded; stats %+v", s.Counts)
 	})
 }
 
@@ -241,13 +188,9 @@ func TestCapacityStep(t *testing.T) {
 			chat(t, p, "hi", 0)
 		}
 		r = chat(t, p, "hi", 0)
-		if r.status != 429 {
-			t.Fatalf("status %d, want 429", r.status)
-		}
+		require.Equal(t, 429, r.status, "status")
 		wantHeaders(t, r.header, "retry-after-ms", "2000")
-		if got := r.jsonField(t, "error.message").(string); !strings.Contains(got, "Limit 30, Used 30,") {
-			t.Errorf("message = %q", got)
-		}
+		assert.Contains(t, r.jsonField(t, "error.message").(string), "Limit 30, Used 30,", "message")
 		time.Sleep(time.Minute - 10*time.Second)
 		r = chat(t, p, "hi", 0)
 		wantHeaders(t, r.header, "x-ratelimit-limit-requests", "120", "x-ratelimit-remaining-requests", "24")
@@ -267,21 +210,16 @@ func TestDeterministic(t *testing.T) {
 		return out
 	}
 	a, b, c := statuses(1), statuses(1), statuses(2)
-	if !slices.Equal(a, b) {
-		t.Errorf("seed 1 gave %v then %v", a, b)
-	}
-	if slices.Equal(a, c) {
-		t.Errorf("seeds 1 and 2 gave the same schedule %v", a)
-	}
+	assert.Equal(t, a, b, "seed 1 twice")
+	assert.NotEqual(t, a, c, "seeds 1 and 2 gave the same schedule")
 	errs := 0
 	for _, s := range a {
 		if s == 500 {
 			errs++
 		}
 	}
-	if errs < 10 || errs > 30 {
-		t.Errorf("%d of 40 failed at ErrorRate 0.5", errs)
-	}
+	assert.GreaterOrEqual(t, errs, 10, "of 40 failed at ErrorRate 0.5")
+	assert.LessOrEqual(t, errs, 30, "of 40 failed at ErrorRate 0.5")
 }
 
 func TestNewRejectsInvalidConfig(t *testing.T) {
@@ -297,9 +235,8 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		"negative burst":  {Burst: -1},
 		"negative slow":   {SlowLatency: -time.Second},
 	} {
-		if _, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
-			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
-		}
+		_, err := New(cfg)
+		assert.ErrorIs(t, err, ErrInvalidConfig, name)
 	}
 }
 
@@ -310,19 +247,16 @@ func TestNoRateHeaders(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{RPM: 1, TPM: 1_000_000, ITPM: 1_000_000, OTPM: 1_000_000, HintMode: HintOmit, NoRateHeaders: true, Latency: -1})
 		ok, refused := chat(t, p, "hi", 0), chat(t, p, "hi", 0)
-		if ok.status != 200 || refused.status != 429 {
-			t.Fatalf("statuses %d, %d; want 200, 429", ok.status, refused.status)
-		}
+		require.Equal(t, 200, ok.status, "first status")
+		require.Equal(t, 429, refused.status, "second status")
 		for _, r := range []result{ok, refused, message(t, p, "hi", 10), message(t, p, "hi", 10)} {
 			for k := range r.header {
-				if l := strings.ToLower(k); strings.Contains(l, "ratelimit") || strings.HasPrefix(l, "retry-after") {
-					t.Errorf("header %s sent: %v", k, r.header[k])
-				}
+				l := strings.ToLower(k)
+				assert.NotContains(t, l, "ratelimit", "header %s sent: %v", k, r.header[k])
+				assert.False(t, strings.HasPrefix(l, "retry-after"), "header %s sent: %v", k, r.header[k])
 			}
 		}
-		if strings.Contains(refused.body, "try again") {
-			t.Errorf("the 429 states a wait: %s", refused.body)
-		}
+		assert.NotContains(t, refused.body, "try again", "the 429 states a wait")
 	})
 }
 
@@ -333,28 +267,25 @@ func TestBlockAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{RPM: 600, BlockAfter: 2, BlockFor: time.Hour, HintMode: HintLieZero, Latency: -1})
 		for range 2 {
-			if r := chat(t, p, "hi", 0); r.status != 200 {
-				t.Fatalf("before the block: %d", r.status)
-			}
+			require.Equal(t, 200, chat(t, p, "hi", 0).status, "before the block: status")
 		}
 		r := chat(t, p, "hi", 0)
-		if r.status != 429 || r.header.Get("retry-after") != "3600" || r.header.Get("retry-after-ms") != "3600000" ||
-			!strings.Contains(r.body, "Please try again in 1h0m0s.") || r.jsonField(t, "error.code") != "rate_limit_exceeded" {
-			t.Fatalf("blocked: %d %v %s", r.status, r.header, r.body)
-		}
+		require.Equal(t, 429, r.status, "blocked: status: %s", r.body)
+		require.Equal(t, "3600", r.header.Get("retry-after"), "blocked: retry-after")
+		require.Equal(t, "3600000", r.header.Get("retry-after-ms"), "blocked: retry-after-ms")
+		require.Contains(t, r.body, "Please try again in 1h0m0s.", "blocked: body")
+		require.Equal(t, "rate_limit_exceeded", r.jsonField(t, "error.code"), "blocked: error.code")
 		time.Sleep(30 * time.Minute)
-		if r := chat(t, p, "hi", 0); r.status != 429 || r.header.Get("retry-after") != "1800" {
-			t.Errorf("half way: %d retry-after %q", r.status, r.header.Get("retry-after"))
-		}
+		r = chat(t, p, "hi", 0)
+		assert.Equal(t, 429, r.status, "half way: status")
+		assert.Equal(t, "1800", r.header.Get("retry-after"), "half way: retry-after")
 		time.Sleep(30 * time.Minute)
-		if r := chat(t, p, "hi", 0); r.status != 200 {
-			t.Errorf("after the block: %d %s", r.status, r.body)
-		}
-		if s := p.Stats(); s.Rejected[ReasonRateLimited] != 2 || s.Admitted != 3 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		r = chat(t, p, "hi", 0)
+		assert.Equal(t, 200, r.status, "after the block: status: %s", r.body)
+		s := p.Stats()
+		assert.Equal(t, 2, s.Rejected[ReasonRateLimited], "rejected rate limited; stats %+v", s.Counts)
+		assert.Equal(t, 3, s.Admitted, "admitted; stats %+v", s.Counts)
 	})
-	if _, err := New(Config{BlockAfter: 1}); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("BlockAfter without BlockFor: %v, want ErrInvalidConfig", err)
-	}
+	_, err := New(Config{BlockAfter: 1})
+	assert.ErrorIs(t, err, ErrInvalidConfig, "BlockAfter without BlockFor")
 }

@@ -3,24 +3,19 @@ package sim
 import (
 	"testing"
 	"testing/synctest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestGeminiGenerateContent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newProvider(t, Config{RPM: 40, TPM: 100_000, Latency: -1})
 		r := generate(t, p, "hello gemini", 50)
-		if r.status != 200 {
-			t.Fatalf("status %d: %s", r.status, r.body)
-		}
-		if got := r.jsonField(t, "modelVersion"); got != "gemini-sim" {
-			t.Errorf("modelVersion = %v", got)
-		}
-		if got := r.jsonField(t, "usageMetadata.promptTokenCount"); got != 3.0 {
-			t.Errorf("promptTokenCount = %v, want 3", got)
-		}
-		if got := r.jsonField(t, "usageMetadata.candidatesTokenCount"); got != 50.0 {
-			t.Errorf("candidatesTokenCount = %v, want 50", got)
-		}
+		require.Equal(t, 200, r.status, "status: %s", r.body)
+		assert.Equal(t, "gemini-sim", r.jsonField(t, "modelVersion"), "modelVersion")
+		assert.Equal(t, 3.0, r.jsonField(t, "usageMetadata.promptTokenCount"), "promptTokenCount")
+		assert.Equal(t, 50.0, r.jsonField(t, "usageMetadata.candidatesTokenCount"), "candidatesTokenCount")
 		wantHeaders(t, r.header, "x-ratelimit-limit-requests", "", "Date", "Sat, 01 Jan 2000 00:00:00 GMT")
 	})
 }
@@ -31,17 +26,13 @@ func TestGeminiRateLimited(t *testing.T) {
 		p := newProvider(t, Config{RPM: 40, Burst: 1.0 / 40, Latency: -1})
 		generate(t, p, "hi", 0)
 		r := generate(t, p, "hi", 0)
-		if r.status != 429 {
-			t.Fatalf("status %d, want 429", r.status)
-		}
+		require.Equal(t, 429, r.status, "status")
 		want := `{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details. Please retry in 1.500s.",` +
 			`"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{` +
 			`"quotaMetric":"generativelanguage.googleapis.com/generate_content_requests","quotaId":"GenerateRequestsPerMinutePerProjectPerModel",` +
 			`"quotaDimensions":{"location":"global","model":"gemini-sim"},"quotaValue":"40"}]},` +
 			`{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"1.500s"}]}}`
-		if r.body != want {
-			t.Errorf("body = %s\nwant   %s", r.body, want)
-		}
+		assert.Equal(t, want, r.body, "body")
 		wantHeaders(t, r.header, "retry-after", "2", "retry-after-ms", "")
 	})
 }
@@ -67,12 +58,11 @@ func TestRoutes(t *testing.T) {
 			{"anthropic no key", "/v1/messages", chatBody, nil, 401},
 			{"gemini no key", "/v1beta/models/g:generateContent", map[string]any{}, nil, 403},
 		} {
-			if r := post(t, p, c.path, c.body, c.headers...); r.status != c.status {
-				t.Errorf("%s: status %d, want %d: %s", c.name, r.status, c.status, r.body)
-			}
+			r := post(t, p, c.path, c.body, c.headers...)
+			assert.Equal(t, c.status, r.status, "%s: status: %s", c.name, r.body)
 		}
-		if s := p.Stats(); s.Rejected[ReasonInvalid] != 7 || s.Succeeded != 3 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		s := p.Stats()
+		assert.Equal(t, 7, s.Rejected[ReasonInvalid], "rejected invalid; stats %+v", s.Counts)
+		assert.Equal(t, 3, s.Succeeded, "succeeded; stats %+v", s.Counts)
 	})
 }

@@ -13,6 +13,8 @@ import (
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // newProvider returns a Provider for cfg, failing the test on error. Call it
@@ -20,9 +22,7 @@ import (
 func newProvider(t *testing.T, cfg Config) *Provider {
 	t.Helper()
 	p, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	return p
 }
 
@@ -71,9 +71,7 @@ type result struct {
 func (r result) jsonField(t *testing.T, path string) any {
 	t.Helper()
 	var v any
-	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
-		t.Fatalf("body is not JSON: %v: %s", err, r.body)
-	}
+	require.NoError(t, json.Unmarshal([]byte(r.body), &v), "body is not JSON: %s", r.body)
 	for _, k := range strings.Split(path, ".") {
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -89,26 +87,18 @@ func (r result) jsonField(t *testing.T, path string) any {
 func post(t *testing.T, h http.Handler, path string, body any, headers ...string) result {
 	t.Helper()
 	b, err := json.Marshal(body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://sim.local"+path, bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := (&http.Client{Transport: Transport{Handler: h}}).Do(req)
-	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
-	}
+	require.NoError(t, err, "POST %s", path)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: reading body: %v", path, err)
-	}
+	require.NoError(t, err, "POST %s: reading body", path)
 	return result{status: resp.StatusCode, header: resp.Header, body: string(data)}
 }
 
@@ -142,12 +132,20 @@ func generate(t *testing.T, h http.Handler, prompt string, maxTokens int) result
 	return post(t, h, "/v1beta/models/gemini-sim:generateContent", body, "x-goog-api-key", "g-test")
 }
 
+// wantReply checks r's status and values in its JSON body; pairs are a
+// dotted path and the string wanted there. what names the reply in messages.
+func wantReply(t *testing.T, what string, r result, status int, pairs ...string) {
+	t.Helper()
+	assert.Equal(t, status, r.status, "%s: status: %s", what, r.body)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		assert.Equal(t, pairs[i+1], r.jsonField(t, pairs[i]), "%s: %s: %s", what, pairs[i], r.body)
+	}
+}
+
 // wantHeaders checks header values; pairs are name, want ("" means absent).
 func wantHeaders(t *testing.T, h http.Header, pairs ...string) {
 	t.Helper()
 	for i := 0; i+1 < len(pairs); i += 2 {
-		if got := h.Get(pairs[i]); got != pairs[i+1] {
-			t.Errorf("header %s = %q, want %q", pairs[i], got, pairs[i+1])
-		}
+		assert.Equal(t, pairs[i+1], h.Get(pairs[i]), "header %s", pairs[i])
 	}
 }

@@ -2,10 +2,12 @@ package sim
 
 import (
 	"net/http"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestHintModesOpenAI(t *testing.T) {
@@ -27,9 +29,7 @@ func TestHintModesOpenAI(t *testing.T) {
 				p := newProvider(t, Config{RPM: 1, HintMode: c.mode, Latency: -1})
 				chat(t, p, "hi", 0)
 				r := chat(t, p, "hi", 0)
-				if r.status != 429 {
-					t.Fatalf("status %d, want 429", r.status)
-				}
+				require.Equal(t, 429, r.status, "status")
 				wantHeaders(t, r.header,
 					"retry-after-ms", c.ms,
 					"x-ratelimit-remaining-requests", "0",
@@ -38,15 +38,14 @@ func TestHintModesOpenAI(t *testing.T) {
 				after := r.header.Get("retry-after")
 				if c.after == "past" {
 					at, err := http.ParseTime(after)
-					if date, _ := http.ParseTime(r.header.Get("Date")); err != nil || !at.Before(date) {
-						t.Errorf("retry-after = %q, want an HTTP-date before %v", after, date)
+					date, _ := http.ParseTime(r.header.Get("Date"))
+					if assert.NoError(t, err, "retry-after = %q, want an HTTP-date", after) {
+						assert.Less(t, at, date, "retry-after = %q, want an HTTP-date before the Date", after)
 					}
-				} else if after != c.after {
-					t.Errorf("retry-after = %q, want %q", after, c.after)
+				} else {
+					assert.Equal(t, c.after, after, "retry-after")
 				}
-				if got := r.jsonField(t, "error.message"); got != base+c.msgSuffix {
-					t.Errorf("message = %q, want %q", got, base+c.msgSuffix)
-				}
+				assert.Equal(t, base+c.msgSuffix, r.jsonField(t, "error.message"), "message")
 			})
 		})
 	}
@@ -81,12 +80,12 @@ func TestHintModesAnthropicAndGemini(t *testing.T) {
 				if details, _ := r.jsonField(t, "error.details").([]any); len(details) == 2 {
 					delay, _ = details[1].(map[string]any)["retryDelay"].(string)
 				}
-				if delay != c.retryDelay {
-					t.Errorf("retryDelay = %q, want %q", delay, c.retryDelay)
-				}
+				assert.Equal(t, c.retryDelay, delay, "retryDelay")
 				msg, _ := r.jsonField(t, "error.message").(string)
-				if strings.Contains(msg, "retry in") != (c.retryDelay != "") {
-					t.Errorf("message = %q", msg)
+				if c.retryDelay != "" {
+					assert.Contains(t, msg, "retry in", "message: want the wait with the retryDelay")
+				} else {
+					assert.NotContains(t, msg, "retry in", "message: want no wait without a retryDelay")
 				}
 			})
 		})
@@ -105,26 +104,14 @@ func TestHintFormats(t *testing.T) {
 		{1250 * time.Millisecond, "1.25s", "1.250s", 2},
 		{0, "0s", "0s", 0},
 	} {
-		if got := formatWait(c.d); got != c.wait {
-			t.Errorf("formatWait(%v) = %q, want %q", c.d, got, c.wait)
-		}
-		if got := protoDuration(c.d); got != c.proto {
-			t.Errorf("protoDuration(%v) = %q, want %q", c.d, got, c.proto)
-		}
-		if got := ceilSeconds(c.d); got != c.secs {
-			t.Errorf("ceilSeconds(%v) = %d, want %d", c.d, got, c.secs)
-		}
+		assert.Equal(t, c.wait, formatWait(c.d), "formatWait(%v)", c.d)
+		assert.Equal(t, c.proto, protoDuration(c.d), "protoDuration(%v)", c.d)
+		assert.Equal(t, c.secs, ceilSeconds(c.d), "ceilSeconds(%v)", c.d)
 	}
 	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
-	if got := resetTime(now, 1200*time.Millisecond); got != "2026-11-27T08:00:02Z" {
-		t.Errorf("resetTime = %s", got)
-	}
-	if got := resetTime(now, 14*time.Second); got != "2026-11-27T08:00:14Z" {
-		t.Errorf("resetTime = %s", got)
-	}
+	assert.Equal(t, "2026-11-27T08:00:02Z", resetTime(now, 1200*time.Millisecond), "resetTime(1.2s)")
+	assert.Equal(t, "2026-11-27T08:00:14Z", resetTime(now, 14*time.Second), "resetTime(14s)")
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 80000: "80,000", 1234567: "1,234,567"} {
-		if got := thousands(n); got != want {
-			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
-		}
+		assert.Equal(t, want, thousands(n), "thousands(%d)", n)
 	}
 }

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOpenAIChatCompletion(t *testing.T) {
@@ -20,29 +21,22 @@ func TestOpenAIChatCompletion(t *testing.T) {
 		params := chatParams("hello, simulated world")
 		params.MaxTokens = openai.Int(32)
 		got, err := client.Chat.Completions.New(context.Background(), params)
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		if d := time.Since(start); d != DefaultLatency {
-			t.Errorf("took %v, want %v", d, DefaultLatency)
-		}
-		if len(got.Choices) != 1 || got.Choices[0].Message.Content != ReplyText {
-			t.Fatalf("choices = %+v, want one with %q", got.Choices, ReplyText)
-		}
-		if got.Model != "gpt-4o-mini" || got.Choices[0].FinishReason != "stop" {
-			t.Errorf("model %q finish %q", got.Model, got.Choices[0].FinishReason)
-		}
+		require.NoError(t, err, "New")
+		assert.Equal(t, DefaultLatency, time.Since(start), "took")
+		require.Len(t, got.Choices, 1, "choices")
+		require.Equal(t, ReplyText, got.Choices[0].Message.Content, "the choice's content")
+		assert.Equal(t, "gpt-4o-mini", got.Model, "model")
+		assert.Equal(t, "stop", got.Choices[0].FinishReason, "finish reason")
 		// "hello, simulated world" has 22 characters: 6 tokens.
-		if got.Usage.PromptTokens != 6 || got.Usage.CompletionTokens != 32 || got.Usage.TotalTokens != 38 {
-			t.Errorf("usage = %+v, want 6 + 32 = 38", got.Usage)
-		}
+		assert.Equal(t, int64(6), got.Usage.PromptTokens, "prompt tokens")
+		assert.Equal(t, int64(32), got.Usage.CompletionTokens, "completion tokens")
+		assert.Equal(t, int64(38), got.Usage.TotalTokens, "total tokens")
 		s := p.Stats()
-		if s.Received != 1 || s.Admitted != 1 || s.Succeeded != 1 || len(s.Rejected) != 0 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
-		if len(s.SuccessTimes) != 1 || s.SuccessTimes[0] != DefaultLatency {
-			t.Errorf("SuccessTimes = %v", s.SuccessTimes)
-		}
+		assert.Equal(t, 1, s.Received, "received; stats %+v", s.Counts)
+		assert.Equal(t, 1, s.Admitted, "admitted; stats %+v", s.Counts)
+		assert.Equal(t, 1, s.Succeeded, "succeeded; stats %+v", s.Counts)
+		assert.Empty(t, s.Rejected, "rejected; stats %+v", s.Counts)
+		assert.Equal(t, []time.Duration{DefaultLatency}, s.SuccessTimes, "SuccessTimes")
 	})
 }
 
@@ -55,26 +49,15 @@ func TestOpenAIStreaming(t *testing.T) {
 		chunks := 0
 		for stream.Next() {
 			chunks++
-			if !acc.AddChunk(stream.Current()) {
-				t.Fatalf("chunk %d not accumulated", chunks)
-			}
+			require.True(t, acc.AddChunk(stream.Current()), "chunk %d not accumulated", chunks)
 		}
-		if err := stream.Err(); err != nil {
-			t.Fatalf("stream: %v", err)
-		}
+		require.NoError(t, stream.Err(), "stream")
 		// role, 6 pieces, finish, usage.
-		if want := len(replyPieces) + 3; chunks != want {
-			t.Errorf("got %d chunks, want %d", chunks, want)
-		}
-		if got := acc.Choices[0].Message.Content; got != ReplyText {
-			t.Errorf("accumulated %q, want %q", got, ReplyText)
-		}
-		if acc.Usage.PromptTokens != 1 || acc.Usage.CompletionTokens != DefaultOutputTokens {
-			t.Errorf("usage = %+v", acc.Usage)
-		}
-		if s := p.Stats(); s.Succeeded != 1 {
-			t.Errorf("Succeeded = %d", s.Succeeded)
-		}
+		assert.Equal(t, len(replyPieces)+3, chunks, "chunks")
+		assert.Equal(t, ReplyText, acc.Choices[0].Message.Content, "accumulated")
+		assert.Equal(t, int64(1), acc.Usage.PromptTokens, "prompt tokens")
+		assert.Equal(t, int64(DefaultOutputTokens), acc.Usage.CompletionTokens, "completion tokens")
+		assert.Equal(t, 1, p.Stats().Succeeded, "Succeeded")
 	})
 }
 
@@ -84,18 +67,15 @@ func TestOpenAIRateLimitError(t *testing.T) {
 		client := openAIClient(p)
 		ctx := context.Background()
 		for i := range 2 {
-			if _, err := client.Chat.Completions.New(ctx, chatParams("hi")); err != nil {
-				t.Fatalf("request %d: %v", i+1, err)
-			}
+			_, err := client.Chat.Completions.New(ctx, chatParams("hi"))
+			require.NoError(t, err, "request %d", i+1)
 		}
 		_, err := client.Chat.Completions.New(ctx, chatParams("hi"))
 		var apiErr *openai.Error
-		if !errors.As(err, &apiErr) {
-			t.Fatalf("err = %v, want *openai.Error", err)
-		}
-		if apiErr.StatusCode != 429 || apiErr.Code != "rate_limit_exceeded" || apiErr.Type != "requests" {
-			t.Errorf("got %d %s %s", apiErr.StatusCode, apiErr.Code, apiErr.Type)
-		}
+		require.ErrorAs(t, err, &apiErr)
+		assert.Equal(t, 429, apiErr.StatusCode, "status")
+		assert.Equal(t, "rate_limit_exceeded", apiErr.Code, "code")
+		assert.Equal(t, "requests", apiErr.Type, "type")
 		// One request refills every 30s.
 		wantHeaders(t, apiErr.Response.Header,
 			"retry-after-ms", "30000",
@@ -108,9 +88,7 @@ func TestOpenAIRateLimitError(t *testing.T) {
 		)
 		want := "Rate limit reached for gpt-4o-mini in organization org-sim on requests per min (RPM): " +
 			"Limit 2, Used 2, Requested 1. Please try again in 30s."
-		if apiErr.Message != want {
-			t.Errorf("message = %q, want %q", apiErr.Message, want)
-		}
+		assert.Equal(t, want, apiErr.Message, "message")
 	})
 }
 
@@ -126,19 +104,15 @@ func TestOpenAISDKRetriesHonorHint(t *testing.T) {
 			option.WithAPIKey("sk-test"),
 		)
 		for range 60 {
-			if _, err := client.Chat.Completions.New(context.Background(), chatParams("hi")); err != nil {
-				t.Fatal(err)
-			}
+			_, err := client.Chat.Completions.New(context.Background(), chatParams("hi"))
+			require.NoError(t, err)
 		}
 		start := time.Now()
-		if _, err := client.Chat.Completions.New(context.Background(), chatParams("hi")); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(start); d != time.Second {
-			t.Errorf("61st request took %v, want 1s", d)
-		}
-		if s := p.Stats(); s.Rejected[ReasonRateLimited] != 1 || s.Succeeded != 61 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		_, err := client.Chat.Completions.New(context.Background(), chatParams("hi"))
+		require.NoError(t, err)
+		assert.Equal(t, time.Second, time.Since(start), "61st request took")
+		s := p.Stats()
+		assert.Equal(t, 1, s.Rejected[ReasonRateLimited], "rejected rate limited; stats %+v", s.Counts)
+		assert.Equal(t, 61, s.Succeeded, "succeeded; stats %+v", s.Counts)
 	})
 }

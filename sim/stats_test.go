@@ -1,8 +1,10 @@
 package sim
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestStatsNeverHoldTheKey checks that Stats names credentials by
@@ -11,12 +13,10 @@ func TestStatsNeverHoldTheKey(t *testing.T) {
 	var s stats
 	s.received("sk-secret-0123456789")
 	out := s.snapshot()
-	if _, ok := out.ByCredential[CredentialID("sk-secret-0123456789")]; !ok || len(out.ByCredential) != 1 {
-		t.Fatalf("ByCredential = %v, want one entry under CredentialID", out.ByCredential)
-	}
+	require.Contains(t, out.ByCredential, CredentialID("sk-secret-0123456789"), "ByCredential: want an entry under CredentialID")
+	require.Len(t, out.ByCredential, 1, "ByCredential: want one entry")
 	for k := range out.ByCredential {
-		if strings.Contains(k, "secret") || len(k) != 16 {
-			t.Errorf("ByCredential key %q is not a 16-digit hash", k)
-		}
+		assert.NotContains(t, k, "secret", "ByCredential key is not a hash")
+		assert.Len(t, k, 16, "ByCredential key %q is not a 16-digit hash", k)
 	}
 }

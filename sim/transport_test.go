@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -11,6 +10,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // closeCounter is a request body that counts Close calls.
@@ -36,9 +38,7 @@ func (c *closeCounter) count() int {
 func roundTrip(t *testing.T, ctx context.Context, h http.HandlerFunc) (*http.Response, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://sim.local/x?y=1", strings.NewReader("body"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return Transport{Handler: h}.RoundTrip(req)
 }
 
@@ -48,43 +48,38 @@ func TestTransportResponse(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, "http://sim.local/x?y=1", body)
 		resp, err := Transport{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
-			if r.RequestURI != "/x?y=1" || r.Host != "sim.local" || string(b) != "ping" {
-				t.Errorf("handler saw %q %q %q", r.RequestURI, r.Host, b)
-			}
+			assert.Equal(t, "/x?y=1", r.RequestURI, "the handler's RequestURI")
+			assert.Equal(t, "sim.local", r.Host, "the handler's Host")
+			assert.Equal(t, "ping", string(b), "the handler's body")
 			w.Header().Set("Content-Length", "4")
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, "pong")
 		})}.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if err != nil || string(got) != "pong" {
-			t.Fatalf("body %q, err %v", got, err)
-		}
-		if resp.StatusCode != 201 || resp.Status != "201 Created" || resp.ContentLength != 4 ||
-			resp.Proto != "HTTP/1.1" || resp.Request != req {
-			t.Errorf("response = %+v", resp)
-		}
+		require.NoError(t, err, "reading the body")
+		require.Equal(t, "pong", string(got), "body")
+		assert.Equal(t, 201, resp.StatusCode, "StatusCode")
+		assert.Equal(t, "201 Created", resp.Status, "Status")
+		assert.Equal(t, int64(4), resp.ContentLength, "ContentLength")
+		assert.Equal(t, "HTTP/1.1", resp.Proto, "Proto")
+		assert.Same(t, req, resp.Request, "Request")
 		synctest.Wait()
-		if n := body.count(); n != 1 {
-			t.Errorf("request body closed %d times, want 1", n)
-		}
+		assert.Equal(t, 1, body.count(), "request body closed")
 	})
 }
 
 func TestTransportEmptyHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		resp, err := roundTrip(t, context.Background(), func(http.ResponseWriter, *http.Request) {})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || len(b) != 0 || err != nil || resp.ContentLength != -1 {
-			t.Errorf("got %d %q %v, length %d", resp.StatusCode, b, err, resp.ContentLength)
-		}
+		assert.Equal(t, 200, resp.StatusCode, "StatusCode")
+		assert.Empty(t, b, "body")
+		assert.NoError(t, err, "reading the body")
+		assert.Equal(t, int64(-1), resp.ContentLength, "ContentLength")
 	})
 }
 
@@ -97,17 +92,13 @@ func TestTransportStreamsBeforeHandlerReturns(t *testing.T) {
 			<-release
 			io.WriteString(w, "data: x\n\n")
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
-		if resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Errorf("header = %v", resp.Header)
-		}
+		assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"), "header %v", resp.Header)
 		close(release)
-		if b, err := io.ReadAll(resp.Body); string(b) != "data: x\n\n" || err != nil {
-			t.Errorf("body %q, err %v", b, err)
-		}
+		b, err := io.ReadAll(resp.Body)
+		assert.NoError(t, err, "reading the body")
+		assert.Equal(t, "data: x\n\n", string(b), "body")
 	})
 }
 
@@ -117,29 +108,23 @@ func TestTransportAbort(t *testing.T) {
 			w.WriteHeader(http.StatusOK) // recorded, not sent
 			panic(http.ErrAbortHandler)
 		})
-		if !errors.Is(err, syscall.ECONNRESET) {
-			t.Errorf("abort before commit: err = %v, want ECONNRESET", err)
-		}
+		assert.ErrorIs(t, err, syscall.ECONNRESET, "abort before commit")
 
 		resp, err := roundTrip(t, context.Background(), func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "partial")
 			panic(http.ErrAbortHandler)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if string(b) != "partial" || !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Errorf("abort after commit: body %q, err %v", b, err)
-		}
+		assert.Equal(t, "partial", string(b), "abort after commit: body")
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, "abort after commit")
 
 		_, err = roundTrip(t, context.Background(), func(w http.ResponseWriter, r *http.Request) {
 			panic("boom")
 		})
-		if !errors.Is(err, syscall.ECONNRESET) || !strings.Contains(err.Error(), "boom") {
-			t.Errorf("other panic: err = %v", err)
-		}
+		assert.ErrorIs(t, err, syscall.ECONNRESET, "other panic")
+		assert.ErrorContains(t, err, "boom", "other panic")
 	})
 }
 
@@ -157,12 +142,8 @@ func TestTransportCancel(t *testing.T) {
 			<-r.Context().Done()
 			handlerDone <- r.Context().Err()
 		})
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("err = %v, want context.Canceled", err)
-		}
-		if err := <-handlerDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("handler ctx err = %v", err)
-		}
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, <-handlerDone, context.Canceled, "the handler's context")
 
 		// After the response: reading the body fails with the context's error.
 		ctx, cancel = context.WithCancel(context.Background())
@@ -170,17 +151,13 @@ func TestTransportCancel(t *testing.T) {
 			io.WriteString(w, "a")
 			<-r.Context().Done()
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		buf := make([]byte, 1)
-		if _, err := resp.Body.Read(buf); err != nil {
-			t.Fatal(err)
-		}
+		_, err = resp.Body.Read(buf)
+		require.NoError(t, err)
 		cancel()
-		if _, err := resp.Body.Read(buf); !errors.Is(err, context.Canceled) {
-			t.Errorf("read after cancel: err = %v, want context.Canceled", err)
-		}
+		_, err = resp.Body.Read(buf)
+		assert.ErrorIs(t, err, context.Canceled, "read after cancel")
 		resp.Body.Close()
 
 		// Closing the body ends a handler that is still writing.
@@ -192,14 +169,10 @@ func TestTransportCancel(t *testing.T) {
 				}
 			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Read(buf)
 		resp.Body.Close()
-		if err := <-handlerDone; !errors.Is(err, io.ErrClosedPipe) {
-			t.Errorf("handler write after close: err = %v", err)
-		}
+		assert.ErrorIs(t, <-handlerDone, io.ErrClosedPipe, "handler write after close")
 	})
 }
 
@@ -212,18 +185,14 @@ func TestTransportUnreadBody(t *testing.T) {
 			strings.NewReader(`{"model":"m","messages":[],"stream":true}`))
 		req.Header.Set("Authorization", "Bearer k")
 		resp, err := Transport{Handler: p}.RoundTrip(req)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("got %v, %v", resp, err)
-		}
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode, "StatusCode")
 		synctest.Wait()
-		if s := p.Stats(); s.Succeeded != 1 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, 1, p.Stats().Succeeded, "succeeded")
 		// Reads after Close fail.
 		resp.Body.Close()
-		if _, err := resp.Body.Read(make([]byte, 1)); !errors.Is(err, errBodyClosed) {
-			t.Errorf("read after close: %v", err)
-		}
+		_, err = resp.Body.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, errBodyClosed, "read after close")
 	})
 }
 
@@ -250,8 +219,9 @@ func TestTransportConcurrentSDKClients(t *testing.T) {
 		for _, n := range s.Rejected {
 			sum += n
 		}
-		if s.Received != 150 || sum != 150 || s.Admitted != 100 || s.Rejected[ReasonRateLimited] != 50 {
-			t.Errorf("stats = %+v", s.Counts)
-		}
+		assert.Equal(t, 150, s.Received, "received; stats %+v", s.Counts)
+		assert.Equal(t, 150, sum, "succeeded and rejected; stats %+v", s.Counts)
+		assert.Equal(t, 100, s.Admitted, "admitted; stats %+v", s.Counts)
+		assert.Equal(t, 50, s.Rejected[ReasonRateLimited], "rejected rate limited; stats %+v", s.Counts)
 	})
 }
