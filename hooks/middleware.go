@@ -19,7 +19,7 @@ func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) 
 	settle := retry.DefaultConfig() // a call's end is decided alike in both cohorts
 	return func(next LLMService) LLMService {
 		return LLMFunc(func(ctx context.Context, call Call, req Request) (Response, error) {
-			a := ro.Assign(ctx, call.RunID)
+			a := ro.Assign(ctx, call.RunID, nil)
 			ctx = WithCohort(ctx, a.Cohort)
 			ctx, span := tel.StartCall(ctx, telemetry.CallInfo{
 				RunID: call.RunID, PhaseID: call.PhaseID, Role: call.Role,

@@ -158,7 +158,7 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 		attrs = append(attrs, "flag_provider", provider.Metadata().Name)
 	}
 	if o.RunID != "" {
-		a := p.rollout.Assign(ctx, o.RunID)
+		a := p.rollout.Assign(ctx, o.RunID, nil)
 		attrs = append(attrs, "run_id", o.RunID, "cohort", a.Cohort, "flag_provider", a.Provider, "variant", a.Variant)
 	}
 	p.log.Info("dynretry registered", attrs...)

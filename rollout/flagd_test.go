@@ -41,7 +41,7 @@ func assignFlagd(t *testing.T, r *rollout.Rollout, ids []string) map[string]bool
 	t.Helper()
 	on := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		a := r.Assign(t.Context(), id)
+		a := r.Assign(t.Context(), id, nil)
 		require.NoError(t, a.Err, "run %s", id)
 		require.Equal(t, "flagd", a.Provider, "run %s", id)
 		require.Equal(t, "TARGETING_MATCH", a.Reason, "run %s", id)
@@ -71,7 +71,7 @@ func waitForReload(t *testing.T, r *rollout.Rollout, ids []string, before map[st
 	start := time.Now()
 	for time.Since(start) < 10*time.Second {
 		for _, id := range ids {
-			if a := r.Assign(t.Context(), id); a.Err == nil && (a.Cohort == rollout.Treatment) != before[id] {
+			if a := r.Assign(t.Context(), id, nil); a.Err == nil && (a.Cohort == rollout.Treatment) != before[id] {
 				return time.Since(start)
 			}
 		}
@@ -103,7 +103,7 @@ func TestFlagdFractionalRollout(t *testing.T) {
 	for value, want := range map[string]rollout.Cohort{"false": rollout.Control, "on": rollout.Treatment} {
 		env.set(value)
 		for _, id := range sample {
-			a := r.Assign(t.Context(), id)
+			a := r.Assign(t.Context(), id, nil)
 			require.Equal(t, want, a.Cohort, "%s=%s, run %s", rollout.EnvVar, value, id)
 			require.Equal(t, "dynretry-env", a.Provider)
 		}
