@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autopack/dynretry/hooks"
 	"github.com/autopack/dynretry/rollout"
 )
 
@@ -125,4 +126,41 @@ func TestFlagdFractionalRollout(t *testing.T) {
 	replaceFile(t, "testdata/flags-0.json", path)
 	t.Logf("flagd reloaded the 0%% file after %v", waitForReload(t, r, ids[:1000], on50))
 	assert.Zero(t, count(assignFlagd(t, r, ids)), "0%")
+}
+
+// TestFlagdTargetsCallAttributes: a flagd rule on a numeric attribute of
+// the call (the plan's fallback, "disable for large codebases"): off above
+// 100,000, a 50% rollout below.
+func TestFlagdTargetsCallAttributes(t *testing.T) {
+	ids := runIDs(2000)
+	path := filepath.Join(t.TempDir(), "flags.json")
+	replaceFile(t, "testdata/flags-large-off.json", path)
+	r := newRollout(t, newFlagd(t, path), unset)
+	call := func(id string, size any) hooks.Call {
+		return hooks.Call{RunID: id, PhaseID: "phase-1", Role: "builder", Provider: "openai", Model: "gpt-4o",
+			Attributes: map[string]any{"codebase_size": size}}
+	}
+	small, large := 0, 0
+	for _, id := range ids {
+		c := call(id, 20_000)
+		a := r.Assign(t.Context(), c.RunID, c.EvaluationContext())
+		require.NoError(t, a.Err)
+		require.Equal(t, "flagd", a.Provider)
+		if a.Cohort == rollout.Treatment {
+			small++
+		}
+		c = call(id, 250_000)
+		a = r.Assign(t.Context(), c.RunID, c.EvaluationContext())
+		require.NoError(t, a.Err)
+		require.Equal(t, "TARGETING_MATCH", a.Reason)
+		require.Equal(t, "off", a.Variant, "run %s, a large codebase", id)
+		if a.Cohort == rollout.Treatment {
+			large++
+		}
+	}
+	t.Logf("small codebases: %d of %d runs on; large: %d", small, len(ids), large)
+	assert.Zero(t, large, "disabled for large codebases")
+	assert.True(t, small >= 900 && small <= 1100, "small codebases: %d of %d on, want about half", small, len(ids))
+	// Just above the bound, as a float (as JSON decodes it): the rule compares numbers.
+	assert.Equal(t, rollout.Control, r.Assign(t.Context(), ids[0], call(ids[0], 100_001.0).EvaluationContext()).Cohort)
 }
