@@ -72,44 +72,41 @@ func FromPrometheus(ctx context.Context, url string, window time.Duration, at ti
 		return vec, nil
 	}
 	s := Empty()
-	stats := func(m model.Metric) *Stats { return s.Cohorts[rollout.Cohort(m["dynretry_cohort"])] }
-	count := func(v model.SampleValue) int { return int(math.Round(float64(v))) }
+	// each calls f with every sample of v of a known cohort, its count
+	// rounded to a whole number.
+	each := func(v model.Vector, f func(c *Stats, m model.Metric, n int)) {
+		for _, x := range v {
+			if c := s.Cohorts[rollout.Cohort(x.Metric["dynretry_cohort"])]; c != nil {
+				f(c, x.Metric, int(math.Round(float64(x.Value))))
+			}
+		}
+	}
 
 	calls, err := query(promQueries.calls)
 	if err != nil {
 		return nil, err
 	}
-	for _, x := range calls {
-		c := stats(x.Metric)
-		if c == nil {
-			continue
-		}
-		n := count(x.Value)
+	each(calls, func(c *Stats, m model.Metric, n int) {
 		c.Calls += n
-		if x.Metric["dynretry_outcome"] == "failure" {
+		if m["dynretry_outcome"] == "failure" {
 			c.FailedCalls += n
-			if class := string(x.Metric["dynretry_class"]); class != "" {
+			if class := string(m["dynretry_class"]); class != "" {
 				c.class(class).FailedCalls += n
 			}
 		}
-	}
+	})
 	attempts, err := query(promQueries.attempts)
 	if err != nil {
 		return nil, err
 	}
-	for _, x := range attempts {
-		c := stats(x.Metric)
-		if c == nil {
-			continue
-		}
-		n := count(x.Value)
+	each(attempts, func(c *Stats, m model.Metric, n int) {
 		c.Attempts += n
-		decision := x.Metric["dynretry_decision"]
+		decision := m["dynretry_decision"]
 		if decision == "success" {
-			continue
+			return
 		}
 		c.WastedAttempts += n
-		if class := string(x.Metric["dynretry_class"]); class != "" {
+		if class := string(m["dynretry_class"]); class != "" {
 			cs := c.class(class)
 			cs.Failures += n
 			switch decision {
@@ -119,7 +116,7 @@ func FromPrometheus(ctx context.Context, url string, window time.Duration, at ti
 				cs.GiveUps += n
 			}
 		}
-	}
+	})
 	wasted, err := query(promQueries.wasted)
 	if err != nil {
 		return nil, err
