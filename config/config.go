@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/autopack/dynretry/retry"
-	"github.com/autopack/dynretry/rollout"
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
 	"github.com/knadh/koanf/providers/file"
@@ -22,11 +21,12 @@ import (
 // section is the path of dynretry's section in models.yaml.
 const section = "lovable_patterns.p1_dynamic_retry_delays"
 
-// The environment variables Load reads.
+// The environment variables Load reads. LOVABLE_DYNAMIC_RETRY_DELAYS
+// (rollout.EnvVar) is not one of them: the rollout reads it at every flag
+// evaluation.
 const (
-	envEnabled = "LOVABLE_DYNAMIC_RETRY_DELAYS"
-	envConfig  = "DYNRETRY_CONFIG"
-	envPrefix  = "DYNRETRY_"
+	envConfig = "DYNRETRY_CONFIG"
+	envPrefix = "DYNRETRY_"
 )
 
 // noSection is appended to Settings.Source when the file read has no
@@ -36,12 +36,12 @@ const noSection = " (no " + section + " section: defaults)"
 // Settings is dynretry's validated configuration. Load returns it; a
 // Settings built by hand is not validated.
 type Settings struct {
-	// Enabled is the master switch: lovable_patterns.p1_dynamic_retry_delays.enabled
-	// (default true), overridden by LOVABLE_DYNAMIC_RETRY_DELAYS when that is set.
+	// Enabled is the switch of the configuration's percentage rollout:
+	// lovable_patterns.p1_dynamic_retry_delays.enabled (default true). The
+	// variable LOVABLE_DYNAMIC_RETRY_DELAYS is not folded in: it is read at
+	// every flag evaluation by the rollout (rollout.EnvProvider) and wins
+	// over Enabled both ways while it is set.
 	Enabled bool
-	// EnabledFromEnv reports that LOVABLE_DYNAMIC_RETRY_DELAYS was set (not
-	// empty) and so decided Enabled, whatever the file said.
-	EnabledFromEnv bool
 	// RolloutPercent is the share of runs in the treatment cohort, from 0
 	// to 100 inclusive (default 10). 0 puts no run in it.
 	RolloutPercent float64
@@ -49,11 +49,20 @@ type Settings struct {
 	// has passed retry.Config.Validate and can be used as is; its Policies
 	// map belongs to this Settings.
 	Engine retry.Config
+	// Telemetry is the telemetry section.
+	Telemetry Telemetry
 	// Source names the file read, as given, for logs: "" when no file was
 	// read, and the path followed by
 	// " (no lovable_patterns.p1_dynamic_retry_delays section: defaults)"
 	// when the file has no such section.
 	Source string
+}
+
+// Telemetry is the section's telemetry settings.
+type Telemetry struct {
+	// PrometheusListen is the address ("host:port") to serve Prometheus's
+	// /metrics on: telemetry.prometheus_listen, "" (the default) for none.
+	PrometheusListen string
 }
 
 // MaxFileSize is the largest models.yaml Load reads: a larger file is
@@ -62,8 +71,7 @@ const MaxFileSize = 256 << 10
 
 // Load reads dynretry's configuration: the defaults, then the section
 // lovable_patterns.p1_dynamic_retry_delays of the YAML file at path, then
-// the DYNRETRY_* variables of environ, then LOVABLE_DYNAMIC_RETRY_DELAYS
-// for Enabled. The package documentation lists the keys, the variables and
+// the DYNRETRY_* variables of environ. The package documentation lists the keys, the variables and
 // the rules.
 //
 // When path is "", the file is the one named by DYNRETRY_CONFIG, and when
@@ -128,13 +136,7 @@ func load(path string, environ []string) (Settings, error) {
 		return Settings{}, fmt.Errorf("config: %s: %w", section, err) // each layer passed: not expected
 	}
 	s.Enabled, s.RolloutPercent = sec.Enabled, float64(sec.RolloutPercent)
-	if v := strings.TrimSpace(env[envEnabled]); v != "" {
-		b, ok := rollout.ParseSwitch(v)
-		if !ok {
-			return Settings{}, fmt.Errorf("config: %s=%q: %s", envEnabled, env[envEnabled], whyBool)
-		}
-		s.Enabled, s.EnabledFromEnv = b, true
-	}
+	s.Telemetry.PrometheusListen = string(sec.Telemetry.PrometheusListen)
 	s.Engine = sec.engine()
 	if err := s.Engine.Validate(); err != nil {
 		return Settings{}, engineError(err, origin)

@@ -27,7 +27,6 @@ func TestLoadModelsYAMLIsTheDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, retry.DefaultConfig(), s.Engine)
 	assert.True(t, s.Enabled)
-	assert.False(t, s.EnabledFromEnv)
 	assert.Equal(t, 10.0, s.RolloutPercent)
 	assert.Equal(t, filepath.Join("..", "models.yaml"), s.Source)
 
@@ -94,6 +93,7 @@ func TestLoadFile(t *testing.T) {
 				*s = config.Settings{
 					Enabled:        false,
 					RolloutPercent: 50.5,
+					Telemetry:      config.Telemetry{PrometheusListen: "[::1]:9464"},
 					Source:         fixture("full.yaml"),
 					Engine: retry.Config{
 						MaxHint:        90 * time.Second,

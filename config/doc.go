@@ -7,8 +7,8 @@
 //
 // [Load] layers with koanf: the defaults (structs provider), the file's
 // section (file provider, YAML parser), then the DYNRETRY_* variables (env
-// provider), merged key by key, a later layer over an earlier one; then
-// LOVABLE_DYNAMIC_RETRY_DELAYS for enabled. Each layer, then the merge, is
+// provider), merged key by key, a later layer over an earlier one. Each
+// layer, then the merge, is
 // unmarshalled with koanf's UnmarshalWithConf: a mapstructure decode hook
 // applies each key's type and range, and ErrorUnused refuses unknown keys,
 // so that an error names the file or variable, the full key and the
@@ -45,6 +45,8 @@
 //	policies.<class>.max           duration in [0, 24h], at least base
 //	policies.<class>.multiplier    number in [1, 10]
 //	policies.<class>.jitter        "equal", "full" or "none"
+//	telemetry.prometheus_listen    "host:port" to serve Prometheus's /metrics on ("127.0.0.1:9464",
+//	                               ":9464"); "" (the default) serves none
 //
 // A number too large for its type (a duration above 2562047h, a whole
 // number above 2^63-1, a float beyond 1.8e308) is refused as overflowing.
@@ -54,7 +56,8 @@
 // is a Go duration string with a unit ("500ms", "2s", "1m30s"); a bare number
 // is refused, because "90" could mean seconds or milliseconds, except 0. A
 // number or boolean may also be written as a quoted string. enabled accepts
-// the spellings of LOVABLE_DYNAMIC_RETRY_DELAYS below.
+// the spellings of LOVABLE_DYNAMIC_RETRY_DELAYS: true/false, 1/0, yes/no or
+// on/off, in any case.
 //
 // An explicit 0 is refused for max_hint, spread, spread_min, spread_max,
 // budget.max_tokens, budget.ratio, overload.* and policies.<class>.multiplier,
@@ -76,10 +79,6 @@
 //
 // # The environment
 //
-//	LOVABLE_DYNAMIC_RETRY_DELAYS  overrides enabled, both ways: true/false,
-//	                              1/0, yes/no or on/off, in any case, with
-//	                              surrounding spaces ignored. Empty or unset:
-//	                              no override. Anything else is an error.
 //	DYNRETRY_CONFIG               the file to read when Load's path is "".
 //	DYNRETRY_<KEY>                overrides one key of the section. <KEY> is
 //	                              the key in capitals with each "." written
@@ -91,7 +90,9 @@
 // The part of a DYNRETRY_ name after the prefix is matched case-insensitively.
 // A DYNRETRY_ variable that names no key is an error (a typo must not be
 // ignored), and so is DYNRETRY_ENABLED: enabled has one override,
-// LOVABLE_DYNAMIC_RETRY_DELAYS. DYNRETRY_CONFIG and DYNRETRY_DEMO_API_KEY
+// LOVABLE_DYNAMIC_RETRY_DELAYS, which Load does not read: the rollout reads
+// it at every flag evaluation (rollout.EnvOverride), so setting, changing or
+// unsetting it applies to the next call. DYNRETRY_CONFIG and DYNRETRY_DEMO_API_KEY
 // (the demo's API key) are not keys and are not checked. When a name occurs
 // more than once in the environment, the last occurrence counts, as in
 // os/exec.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/autopack/dynretry/retry"
+	"github.com/autopack/dynretry/rollout"
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/v2"
 )
@@ -96,7 +97,7 @@ func envKey(name string) (key, why string) {
 	case slices.Contains(parts, "") || strings.Contains(rest, "."):
 		return "", fmt.Sprintf("unknown variable: %s has no key %q (write each \".\" of a key as \"__\")", section, key)
 	case key == "enabled":
-		return "", "not a setting: " + envEnabled + " overrides enabled"
+		return "", "not a setting: " + rollout.EnvVar + " overrides enabled"
 	}
 	return key, ""
 }

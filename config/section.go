@@ -22,6 +22,11 @@ type values struct {
 	Probe          probe                  `koanf:"probe"`
 	MinAttemptTime setting                `koanf:"min_attempt_time"`
 	Policies       map[retry.Class]policy `koanf:"policies"`
+	Telemetry      telemetry              `koanf:"telemetry"`
+}
+
+type telemetry struct {
+	PrometheusListen listenAddr `koanf:"prometheus_listen"`
 }
 
 type budget struct {
@@ -67,6 +72,9 @@ type (
 	attempts int
 	// multiplier is a policy's growth factor: not 0, at most maxMultiplier.
 	multiplier float64
+	// listenAddr is an address to listen on, "host:port" with a port in
+	// [0, 65535], or "" for none.
+	listenAddr string
 )
 
 // The ranges of the values, also documented in models.yaml.

@@ -28,6 +28,28 @@ type Call struct {
 	Provider string
 	// Model is the model asked.
 	Model string
+	// Attributes are what else the runner knows of the call and a flag rule
+	// may target, e.g. {"codebase_size": 120000}: they join the rollout
+	// flag's evaluation context (see EvaluationContext). Values should be
+	// strings, numbers or booleans. Nil means none.
+	Attributes map[string]any
+}
+
+// EvaluationContext returns the attributes the rollout flag is evaluated
+// with, besides the run id (the targeting key): c.Attributes, then
+// "provider", "model", "role" and "phase_id" from c's fields when not empty
+// (these win over an attribute of the same name). The map is new.
+func (c Call) EvaluationContext() map[string]any {
+	m := make(map[string]any, len(c.Attributes)+4)
+	for k, v := range c.Attributes {
+		m[k] = v
+	}
+	for k, v := range map[string]string{"provider": c.Provider, "model": c.Model, "role": c.Role, "phase_id": c.PhaseID} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // A Request is what the runner asks of a model.
@@ -41,7 +63,12 @@ type Request struct {
 
 // A Response is a model's answer and its token usage.
 type Response struct {
-	Text                      string
+	Text string
+	// Model is the model that answered, as the response names it ("" when
+	// it does not).
+	Model string
+	// InputTokens and OutputTokens are the tokens the response reports (0
+	// when it does not).
 	InputTokens, OutputTokens int64
 }
 

@@ -11,15 +11,17 @@ import (
 )
 
 // Middleware returns the LLM-service middleware. For each call it evaluates
-// the rollout flag with the run id (a provider change applies to the next
-// call), marks the context with the cohort (see WithCohort and
-// SDKRetriesOff), opens the call's span, and keeps the call's Summary. A
-// failed call's error comes back as a *CallError carrying that Summary.
+// the rollout flag with the run id and the call's EvaluationContext (a
+// provider change applies to the next call), marks the context with the
+// cohort (see WithCohort and SDKRetriesOff), opens the call's span, records
+// what the response says of itself (model, tokens), and keeps the call's
+// Summary. A failed call's error comes back as a *CallError carrying that
+// Summary.
 func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) LLMService {
 	settle := retry.DefaultConfig() // a call's end is decided alike in both cohorts
 	return func(next LLMService) LLMService {
 		return LLMFunc(func(ctx context.Context, call Call, req Request) (Response, error) {
-			a := ro.Assign(ctx, call.RunID)
+			a := ro.Assign(ctx, call.RunID, call.EvaluationContext())
 			ctx = WithCohort(ctx, a.Cohort)
 			ctx, span := tel.StartCall(ctx, telemetry.CallInfo{
 				RunID: call.RunID, PhaseID: call.PhaseID, Role: call.Role,
@@ -28,6 +30,7 @@ func Middleware(ro *rollout.Rollout, tel *telemetry.Telemetry) func(LLMService) 
 			ctx, rec := withRecorder(ctx, a.Cohort)
 			resp, err := next.Complete(ctx, call, req)
 			if err == nil {
+				tel.RecordResponse(ctx, span, telemetry.Response{Model: resp.Model, InputTokens: resp.InputTokens, OutputTokens: resp.OutputTokens})
 				tel.EndCall(ctx, span, "", nil)
 				return resp, nil
 			}

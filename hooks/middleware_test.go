@@ -11,6 +11,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/memprovider"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -77,6 +79,42 @@ func TestMiddlewareSuccessPassesThrough(t *testing.T) {
 	require.Len(t, spans, 1)
 	assert.Equal(t, telemetry.SpanCall, spans[0].Name)
 	assert.NotEqual(t, "Error", spans[0].Status.Code.String())
+	attrs := map[string]any{}
+	for _, kv := range spans[0].Attributes {
+		attrs[string(kv.Key)] = kv.Value.AsInterface()
+	}
+	assert.Equal(t, int64(12), attrs["gen_ai.usage.input_tokens"])
+	assert.Equal(t, int64(34), attrs["gen_ai.usage.output_tokens"])
+	assert.NotContains(t, attrs, "gen_ai.response.model", "the response did not say")
+}
+
+// TestMiddlewareEvaluationContext: the flag is evaluated with the call's
+// fields and the runner's attributes.
+func TestMiddlewareEvaluationContext(t *testing.T) {
+	var got openfeature.FlattenedContext
+	eval := func(_ memprovider.InMemoryFlag, ec openfeature.FlattenedContext) (any, openfeature.ProviderResolutionDetail) {
+		got = ec
+		return true, openfeature.ProviderResolutionDetail{Variant: "on", Reason: openfeature.TargetingMatchReason}
+	}
+	ro, err := rollout.New(context.Background(), memprovider.NewInMemoryProvider(map[string]memprovider.InMemoryFlag{
+		rollout.FlagKey: {Key: rollout.FlagKey, State: memprovider.Enabled, DefaultVariant: "on",
+			Variants: map[string]any{"on": true, "off": false}, ContextEvaluator: &eval},
+	}), func(string) string { return "" })
+	require.NoError(t, err)
+	defer ro.Shutdown(context.Background())
+	call := testCall
+	call.Attributes = map[string]any{"codebase_size": 250_000, "provider": "spoofed"}
+	svc := hooks.Middleware(ro, nil)(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+		assert.Equal(t, rollout.Treatment, hooks.CohortOf(ctx))
+		return hooks.Response{}, nil
+	}))
+	_, err = svc.Complete(context.Background(), call, hooks.Request{})
+	require.NoError(t, err)
+	assert.Equal(t, openfeature.FlattenedContext{
+		openfeature.TargetingKey: "run-mw", "codebase_size": 250_000, "provider": "openai",
+		"model": "gpt-4o-mini", "role": "builder", "phase_id": "phase-1",
+	}, got)
+	assert.Equal(t, map[string]any{"codebase_size": 250_000, "provider": "spoofed"}, call.Attributes, "not modified")
 }
 
 // TestMiddlewareCohortInContext: inside the wrapped service the context says

@@ -33,7 +33,11 @@ func NewTransport(base http.RoundTripper, r *retry.Retrier, obs retry.Observer) 
 // RoundTrip implements http.RoundTripper. A failed response that the engine
 // gave up on carries "X-Should-Retry: false", so an SDK whose retries were
 // left on by mistake does not retry it again.
+//
+// Each attempt's span records the request's method, server and URL (see
+// telemetry.WithRequest).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.WithContext(telemetry.WithRequest(req.Context(), req))
 	if SDKRetriesOff(req.Context()) {
 		resp, err := t.engine.RoundTrip(req)
 		if err == nil && resp.StatusCode >= 400 {

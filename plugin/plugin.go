@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -45,9 +46,12 @@ type Options struct {
 	// ConfigPath is the models.yaml to read; "" means $DYNRETRY_CONFIG when
 	// set, else the defaults. The file read is watched for changes.
 	ConfigPath string
-	// Environ is the environment, as os.Environ returns it; nil means
-	// os.Environ(). LOVABLE_DYNAMIC_RETRY_DELAYS is read from it at every
-	// flag evaluation, DYNRETRY_* settings at startup and at each reload.
+	// Environ is the environment, as os.Environ returns it; nil means the
+	// process's, read live: DYNRETRY_* settings at startup and at each
+	// reload, LOVABLE_DYNAMIC_RETRY_DELAYS (os.Getenv) at every flag
+	// evaluation, so setting, changing or unsetting it applies to the next
+	// call. A given Environ is a fixed environment. An invalid
+	// LOVABLE_DYNAMIC_RETRY_DELAYS at startup fails Register.
 	Environ []string
 	// FlagProvider decides the rollout; nil means a percentage rollout
 	// built from the configuration (enabled, rollout_percent). The
@@ -55,7 +59,11 @@ type Options struct {
 	FlagProvider openfeature.FeatureProvider
 	// Telemetry is where spans and metrics go (see telemetry/export); the
 	// plugin owns its exporters and readers: Shutdown, or a Register that
-	// fails, shuts them down.
+	// fails, shuts them down. An empty PrometheusListen takes
+	// telemetry.prometheus_listen from models.yaml (the program must then
+	// give Prometheus: export.Prometheus), and a nil RolloutPercent reports
+	// the rollout's percentage (rollout.Rollout.Percent: the configuration's,
+	// or LOVABLE_DYNAMIC_RETRY_DELAYS's 0 or 100).
 	Telemetry telemetry.Options
 	// Store keeps pacing state; nil means in process memory. Executors that
 	// share a Store hold back each other's calls to a limit.
@@ -83,7 +91,7 @@ type Plugin struct {
 	engine    atomic.Pointer[retry.Retrier]
 	engineOpt []retry.Option
 	observer  retry.Observer
-	rollout   *rollout.Rollout
+	rollout   atomic.Pointer[rollout.Rollout] // set once Register has built it
 	telemetry *telemetry.Telemetry
 	reloads   metric.Int64Counter
 	log       *slog.Logger
@@ -105,7 +113,22 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	if p.log == nil {
 		p.log = slog.Default()
 	}
-	if p.telemetry, err = telemetry.Setup(ctx, o.Telemetry); err != nil {
+	s, err := config.Load(o.ConfigPath, environ)
+	if err == nil {
+		_, _, err = rollout.EnvOverride(getenv) // refused at startup; the rollout reads it at every call
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("dynretry: %w", err), o.Telemetry.Shutdown(ctx))
+	}
+	p.settings.Store(&s)
+	tel := o.Telemetry
+	if tel.PrometheusListen == "" {
+		tel.PrometheusListen = s.Telemetry.PrometheusListen
+	}
+	if tel.RolloutPercent == nil {
+		tel.RolloutPercent = p.rolloutPercent
+	}
+	if p.telemetry, err = telemetry.Setup(ctx, tel); err != nil {
 		return nil, fmt.Errorf("dynretry: %w", err)
 	}
 	defer func() {
@@ -114,11 +137,6 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 			p = nil
 		}
 	}()
-	s, err := config.Load(o.ConfigPath, environ)
-	if err != nil {
-		return p, fmt.Errorf("dynretry: %w", err)
-	}
-	p.settings.Store(&s)
 	if p.reloads, err = p.telemetry.MeterProvider().Meter(telemetry.ScopeName).Int64Counter(MetricConfigReload,
 		metric.WithUnit("{reload}"), metric.WithDescription("Reloads of models.yaml, by outcome (ok, error).")); err != nil {
 		return p, fmt.Errorf("dynretry: telemetry: %w", err)
@@ -128,9 +146,11 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 		p.Percent = rollout.NewPercentProvider(s.Enabled, s.RolloutPercent)
 		provider = p.Percent
 	}
-	if p.rollout, err = rollout.New(ctx, provider, getenv); err != nil {
+	ro, err := rollout.New(ctx, provider, getenv)
+	if err != nil {
 		return p, fmt.Errorf("dynretry: rollout: %w", err)
 	}
+	p.rollout.Store(ro)
 	store := o.Store
 	if store == nil {
 		store = new(retry.MemoryStore)
@@ -147,7 +167,7 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 		return p, fmt.Errorf("dynretry: %w", err)
 	}
 
-	host.WrapLLM(hooks.Middleware(p.rollout, p.telemetry))
+	host.WrapLLM(hooks.Middleware(ro, p.telemetry))
 	host.WrapErrorReporter(hooks.Reporter)
 	host.WrapTransport(func(base http.RoundTripper) http.RoundTripper { return &liveTransport{base: base, p: p} })
 
@@ -157,8 +177,11 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	} else {
 		attrs = append(attrs, "flag_provider", provider.Metadata().Name)
 	}
+	if addr := p.telemetry.MetricsAddr(); addr != "" {
+		attrs = append(attrs, "metrics", "http://"+addr+"/metrics")
+	}
 	if o.RunID != "" {
-		a := p.rollout.Assign(ctx, o.RunID)
+		a := ro.Assign(ctx, o.RunID, nil)
 		attrs = append(attrs, "run_id", o.RunID, "cohort", a.Cohort, "flag_provider", a.Provider, "variant", a.Variant)
 	}
 	p.log.Info("dynretry registered", attrs...)
@@ -186,6 +209,10 @@ func (p *Plugin) reload(s config.Settings, err error) {
 	if p.Percent != nil {
 		p.Percent.Set(s.Enabled, s.RolloutPercent)
 	}
+	if was := p.Settings().Telemetry.PrometheusListen; s.Telemetry.PrometheusListen != was {
+		p.log.Warn("dynretry: telemetry.prometheus_listen changed; it applies when the runner starts again",
+			"serving", was, "configured", s.Telemetry.PrometheusListen)
+	}
 	p.settings.Store(&s)
 	p.reloads.Add(ctx, 1, metric.WithAttributes(attribute.String(telemetry.AttrOutcome, "ok")))
 	p.log.Info("dynretry: models.yaml reloaded", "config", s.Source, "enabled", s.Enabled, "rollout_percent", s.RolloutPercent)
@@ -196,13 +223,24 @@ func (p *Plugin) reload(s config.Settings, err error) {
 func (p *Plugin) Shutdown(ctx context.Context) error {
 	p.stopWatch()
 	var errs []error
-	if p.rollout != nil {
-		errs = append(errs, p.rollout.Shutdown(ctx))
+	if ro := p.rollout.Load(); ro != nil {
+		errs = append(errs, ro.Shutdown(ctx))
 	}
 	if p.telemetry != nil {
 		errs = append(errs, p.telemetry.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// rolloutPercent is the rollout gauge's value: the share of runs the
+// rollout puts in the treatment cohort, as the live configuration (or
+// LOVABLE_DYNAMIC_RETRY_DELAYS) sets it; NaN when another flag provider
+// decides, or before the rollout is built.
+func (p *Plugin) rolloutPercent() float64 {
+	if ro := p.rollout.Load(); ro != nil {
+		return ro.Percent()
+	}
+	return math.NaN()
 }
 
 // Telemetry returns the plugin's telemetry.

@@ -1,9 +1,12 @@
 package plugin_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"github.com/autopack/dynretry/internal/testutil"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +19,8 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -23,6 +28,7 @@ import (
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
 // TestMain checks that the tests leave no goroutine behind.
@@ -88,7 +94,6 @@ func TestRegisterInstallsThreeWrappers(t *testing.T) {
 
 	assert.Equal(t, modelsYAML, p.Settings().Source)
 	assert.True(t, p.Settings().Enabled)
-	assert.False(t, p.Settings().EnabledFromEnv)
 	assert.Equal(t, 10.0, p.Settings().RolloutPercent)
 	require.NotNil(t, p.Percent, "the configuration's rollout is in use")
 	assert.NotNil(t, p.Telemetry())
@@ -177,19 +182,52 @@ func TestEnvironOverride(t *testing.T) {
 	}
 }
 
-// TestEnvironNilMeansProcess: a nil Options.Environ reads the process's
-// environment.
-func TestEnvironNilMeansProcess(t *testing.T) {
-	t.Setenv("LOVABLE_DYNAMIC_RETRY_DELAYS", "off")
+// TestEnvSwitchLiveBothWays: with the process's environment (a nil
+// Options.Environ), LOVABLE_DYNAMIC_RETRY_DELAYS is read at every call: off
+// at startup puts calls in control, unsetting it gives the decision back to
+// the percentage, and on puts them in treatment. The rollout gauge follows.
+func TestEnvSwitchLiveBothWays(t *testing.T) {
+	var in, out string // runs in and out of the 10% rollout
+	for i := 0; in == "" || out == ""; i++ {
+		id := fmt.Sprintf("run-%d", i)
+		if rollout.Bucket(id) < 10 {
+			in = cmp.Or(in, id)
+		} else {
+			out = cmp.Or(out, id)
+		}
+	}
+	t.Setenv("LOVABLE_DYNAMIC_RETRY_DELAYS", "false")
 	t.Setenv("DYNRETRY_CONFIG", modelsYAML)
 	host := new(recordingHost)
-	p, err := plugin.Register(context.Background(), host, plugin.Options{})
+	reader := sdkmetric.NewManualReader()
+	p, err := plugin.Register(context.Background(), host, plugin.Options{Telemetry: telemetry.Options{MetricReaders: []sdkmetric.Reader{reader}}})
 	require.NoError(t, err)
 	defer p.Shutdown(context.Background())
 	assert.Equal(t, modelsYAML, p.Settings().Source)
-	assert.False(t, p.Settings().Enabled)
-	assert.True(t, p.Settings().EnabledFromEnv)
-	assert.Equal(t, rollout.Control, cohortOf(t, host.llm[0], "run"))
+	assert.True(t, p.Settings().Enabled, "the file's switch, not the variable")
+	gauge := func() float64 {
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == telemetry.MetricRolloutPercent {
+					return m.Data.(metricdata.Gauge[float64]).DataPoints[0].Value
+				}
+			}
+		}
+		t.Fatal("no rollout gauge")
+		return 0
+	}
+
+	assert.Equal(t, rollout.Control, cohortOf(t, host.llm[0], in), "=false: control")
+	assert.Equal(t, 0.0, gauge())
+	require.NoError(t, os.Unsetenv("LOVABLE_DYNAMIC_RETRY_DELAYS"))
+	assert.Equal(t, rollout.Treatment, cohortOf(t, host.llm[0], in), "unset: the percentage decides")
+	assert.Equal(t, rollout.Control, cohortOf(t, host.llm[0], out), "unset: the percentage decides")
+	assert.Equal(t, 10.0, gauge())
+	t.Setenv("LOVABLE_DYNAMIC_RETRY_DELAYS", "true")
+	assert.Equal(t, rollout.Treatment, cohortOf(t, host.llm[0], out), "=true: treatment")
+	assert.Equal(t, 100.0, gauge())
 }
 
 func writeFile(t *testing.T, content string) string {
@@ -341,4 +379,44 @@ func TestShutdownTwice(t *testing.T) {
 	assert.NoError(t, p.Shutdown(context.Background()))
 	// After Shutdown calls are control, and nothing panics.
 	assert.Equal(t, rollout.Control, cohortOf(t, host.llm[0], "run"))
+}
+
+// TestPrometheusListenFromConfig: telemetry.prometheus_listen serves
+// /metrics for the plugin's life; without an exporter to serve it Register
+// says what is missing.
+func TestPrometheusListenFromConfig(t *testing.T) {
+	path := writeFile(t, sectionHead+"    telemetry: {prometheus_listen: \"127.0.0.1:0\"}\n")
+	host := new(recordingHost)
+	logs := new(testutil.SyncBuffer)
+	p := register(t, host, plugin.Options{ConfigPath: path, Environ: []string{"DYNRETRY_ROLLOUT_PERCENT=50"},
+		Telemetry: telemetry.Options{Prometheus: export.Prometheus}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	addr := p.Telemetry().MetricsAddr()
+	require.NotEmpty(t, addr)
+	assert.Contains(t, logs.String(), "metrics=http://"+addr+"/metrics")
+	cohortOf(t, host.llm[0], "run-1")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), "dynretry_calls_total{")
+	assert.Regexp(t, `(?m)^dynretry_rollout_percent\{[^}]*\} 50$`, string(body))
+	assert.Regexp(t, `(?m)^dynretry_coordination_degraded\{[^}]*\} 0$`, string(body))
+
+	exp := &shutdownExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
+	_, err = plugin.Register(context.Background(), new(recordingHost), plugin.Options{ConfigPath: path, Environ: []string{},
+		Telemetry: telemetry.Options{SpanExporters: []trace.SpanExporter{exp}}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no Prometheus exporter was given")
+	exp.mu.Lock()
+	assert.True(t, exp.done, "the exporters given are shut down")
+	exp.mu.Unlock()
+
+	// A configuration error also shuts them down.
+	exp = &shutdownExporter{InMemoryExporter: tracetest.NewInMemoryExporter()}
+	_, err = plugin.Register(context.Background(), new(recordingHost), plugin.Options{Environ: []string{"LOVABLE_DYNAMIC_RETRY_DELAYS=maybe"},
+		Telemetry: telemetry.Options{SpanExporters: []trace.SpanExporter{exp}}})
+	require.Error(t, err)
+	exp.mu.Lock()
+	assert.True(t, exp.done)
+	exp.mu.Unlock()
 }

@@ -1,6 +1,8 @@
 // Package rollout decides, through OpenFeature, which LLM calls get dynretry.
 //
-// The runner evaluates one boolean flag, [FlagKey], per LLM call with the run id as the targeting key:
+// The runner evaluates one boolean flag, [FlagKey], per LLM call with the run id as the targeting key and
+// the call's attributes (provider, model, role, phase, and whatever the runner adds, such as a codebase
+// size) as the rest of the evaluation context, so a provider's rule can target them:
 // true puts the call in the [Treatment] cohort (dynretry decides retries), false in the [Control] cohort
 // (the SDKs' own retries). [New] builds an OpenFeature multi-provider with the strategy FirstMatch that
 // asks, in order:
@@ -20,7 +22,8 @@
 //   - Stages: PercentProvider.Set(true, 10), then 50, then 100; with flagd, the weight of "on" in the
 //     fractional rule. Both are monotone: raising the percentage only adds runs to Treatment, lowering it
 //     only removes runs, so a run keeps its cohort through a stage change in the same direction.
-//   - Kill switch: LOVABLE_DYNAMIC_RETRY_DELAYS=false for a process (read at every call), or
+//   - Kill switch: LOVABLE_DYNAMIC_RETRY_DELAYS=false for a process (read at every call by [EnvOverride],
+//     its one reader, so unsetting it gives the decision back to the percentage), or
 //     PercentProvider.Set(false, p) (reason DISABLED) / weight 0 in flagd for the fleet.
 //   - Force-on, e.g. for one executor under test: LOVABLE_DYNAMIC_RETRY_DELAYS=true.
 //

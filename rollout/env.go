@@ -60,10 +60,16 @@ func ParseSwitch(s string) (on, ok bool) {
 	return false, false
 }
 
-// parseEnvValue reports what a value of EnvVar means: on is the flag value, and set is false when the
-// value is empty after trimming spaces (the variable does not decide). An unrecognised value is an error
-// naming the variable and quoting the value.
-func parseEnvValue(value string) (on, set bool, err error) {
+// EnvOverride reads [EnvVar] through getenv (nil means [os.Getenv]) and reports what it asks: on is the
+// flag value, and set is false when the variable is unset or blank (it does not decide). A value that is
+// not one of ParseSwitch's spellings is an error naming the variable and quoting the value. It is the
+// one reader of EnvVar: [EnvProvider] calls it at every evaluation, [Rollout.Percent] when asked, and a
+// caller may call it at startup to refuse a bad value early.
+func EnvOverride(getenv func(string) string) (on, set bool, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	value := getenv(EnvVar)
 	if strings.TrimSpace(value) == "" {
 		return false, false, nil
 	}
@@ -78,7 +84,7 @@ func (p *EnvProvider) BooleanEvaluation(_ context.Context, flag string, defaultV
 	if flag != FlagKey {
 		return boolError(defaultValue, openfeature.NewFlagNotFoundResolutionError("flag "+flag+" is not served by "+EnvProviderName))
 	}
-	on, set, err := parseEnvValue(p.getenv(EnvVar))
+	on, set, err := EnvOverride(p.getenv)
 	switch {
 	case err != nil:
 		return boolError(defaultValue, openfeature.NewParseErrorResolutionError(err.Error()))

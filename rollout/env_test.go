@@ -37,7 +37,7 @@ func TestEnvOverrideWins(t *testing.T) {
 					Cohort: tc.cohort, FlagKey: rollout.FlagKey, Variant: tc.variant, Reason: "STATIC", Provider: "dynretry-env",
 				}
 				for _, id := range ids {
-					require.Equal(t, want, r.Assign(t.Context(), id), "%s=%q at %v%%, run %q", rollout.EnvVar, value, percent, id)
+					require.Equal(t, want, withoutEvent(r.Assign(t.Context(), id, nil)), "%s=%q at %v%%, run %q", rollout.EnvVar, value, percent, id)
 				}
 			}
 		}
@@ -49,7 +49,7 @@ func TestEnvInvalidValue(t *testing.T) {
 		env := &fakeEnv{}
 		env.set(value)
 		r := newRollout(t, rollout.NewPercentProvider(true, 100), env.getenv)
-		a := r.Assign(t.Context(), "lovable-p5-core")
+		a := r.Assign(t.Context(), "lovable-p5-core", nil)
 		assert.Equal(t, rollout.Control, a.Cohort, value)
 		assert.Empty(t, a.Variant, value)
 		assert.Equal(t, "ERROR", a.Reason, value)
@@ -70,7 +70,7 @@ func TestEnvUnsetPercentageDecides(t *testing.T) {
 		env.set(value)
 		r := newRollout(t, rollout.NewPercentProvider(true, 50), env.getenv)
 		for _, id := range ids {
-			a := r.Assign(t.Context(), id)
+			a := r.Assign(t.Context(), id, nil)
 			require.NoError(t, a.Err)
 			require.Equal(t, "dynretry-percent", a.Provider)
 			require.Equal(t, rollout.Bucket(id) < 50, a.Cohort == rollout.Treatment, "%q: %s", value, id)
@@ -97,7 +97,7 @@ func TestEnvFlipAppliesToNextEvaluation(t *testing.T) {
 		{"", rollout.Treatment, rollout.Control, "dynretry-percent"},
 	} {
 		env.set(step.value)
-		a, b := r.Assign(t.Context(), on), r.Assign(t.Context(), off)
+		a, b := r.Assign(t.Context(), on, nil), r.Assign(t.Context(), off, nil)
 		assert.Equal(t, step.wantOn, a.Cohort, "%q: %s", step.value, on)
 		assert.Equal(t, step.wantOf, b.Cohort, "%q: %s", step.value, off)
 		assert.Equal(t, step.provider, a.Provider, "%q", step.value)
@@ -109,9 +109,9 @@ func TestEnvFlipAppliesToNextEvaluation(t *testing.T) {
 func TestEnvNilGetenvReadsProcessEnvironment(t *testing.T) {
 	t.Setenv(rollout.EnvVar, "")
 	r := newRollout(t, rollout.NewPercentProvider(true, 0), nil)
-	assert.Equal(t, rollout.Control, r.Assign(t.Context(), "run-1").Cohort)
+	assert.Equal(t, rollout.Control, r.Assign(t.Context(), "run-1", nil).Cohort)
 	t.Setenv(rollout.EnvVar, "yes")
-	a := r.Assign(t.Context(), "run-1")
+	a := r.Assign(t.Context(), "run-1", nil)
 	assert.Equal(t, rollout.Treatment, a.Cohort)
 	assert.Equal(t, "env-on", a.Variant)
 }

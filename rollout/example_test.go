@@ -19,7 +19,7 @@ func ExampleNew() {
 	defer r.Shutdown(ctx)
 
 	show := func(step, run string) {
-		a := r.Assign(ctx, run)
+		a := r.Assign(ctx, run, nil)
 		fmt.Printf("%-12s %-16s bucket %5.2f  %-9s %-7s %-15s %s\n", step, run, rollout.Bucket(run), a.Cohort, a.Variant, a.Reason, a.Provider)
 	}
 	show("10%", "lovable-p33-core")

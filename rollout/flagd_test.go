@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autopack/dynretry/hooks"
 	"github.com/autopack/dynretry/rollout"
 )
 
@@ -41,7 +42,7 @@ func assignFlagd(t *testing.T, r *rollout.Rollout, ids []string) map[string]bool
 	t.Helper()
 	on := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		a := r.Assign(t.Context(), id)
+		a := r.Assign(t.Context(), id, nil)
 		require.NoError(t, a.Err, "run %s", id)
 		require.Equal(t, "flagd", a.Provider, "run %s", id)
 		require.Equal(t, "TARGETING_MATCH", a.Reason, "run %s", id)
@@ -71,7 +72,7 @@ func waitForReload(t *testing.T, r *rollout.Rollout, ids []string, before map[st
 	start := time.Now()
 	for time.Since(start) < 10*time.Second {
 		for _, id := range ids {
-			if a := r.Assign(t.Context(), id); a.Err == nil && (a.Cohort == rollout.Treatment) != before[id] {
+			if a := r.Assign(t.Context(), id, nil); a.Err == nil && (a.Cohort == rollout.Treatment) != before[id] {
 				return time.Since(start)
 			}
 		}
@@ -103,7 +104,7 @@ func TestFlagdFractionalRollout(t *testing.T) {
 	for value, want := range map[string]rollout.Cohort{"false": rollout.Control, "on": rollout.Treatment} {
 		env.set(value)
 		for _, id := range sample {
-			a := r.Assign(t.Context(), id)
+			a := r.Assign(t.Context(), id, nil)
 			require.Equal(t, want, a.Cohort, "%s=%s, run %s", rollout.EnvVar, value, id)
 			require.Equal(t, "dynretry-env", a.Provider)
 		}
@@ -125,4 +126,41 @@ func TestFlagdFractionalRollout(t *testing.T) {
 	replaceFile(t, "testdata/flags-0.json", path)
 	t.Logf("flagd reloaded the 0%% file after %v", waitForReload(t, r, ids[:1000], on50))
 	assert.Zero(t, count(assignFlagd(t, r, ids)), "0%")
+}
+
+// TestFlagdTargetsCallAttributes: a flagd rule on a numeric attribute of
+// the call (the plan's fallback, "disable for large codebases"): off above
+// 100,000, a 50% rollout below.
+func TestFlagdTargetsCallAttributes(t *testing.T) {
+	ids := runIDs(2000)
+	path := filepath.Join(t.TempDir(), "flags.json")
+	replaceFile(t, "testdata/flags-large-off.json", path)
+	r := newRollout(t, newFlagd(t, path), unset)
+	call := func(id string, size any) hooks.Call {
+		return hooks.Call{RunID: id, PhaseID: "phase-1", Role: "builder", Provider: "openai", Model: "gpt-4o",
+			Attributes: map[string]any{"codebase_size": size}}
+	}
+	small, large := 0, 0
+	for _, id := range ids {
+		c := call(id, 20_000)
+		a := r.Assign(t.Context(), c.RunID, c.EvaluationContext())
+		require.NoError(t, a.Err)
+		require.Equal(t, "flagd", a.Provider)
+		if a.Cohort == rollout.Treatment {
+			small++
+		}
+		c = call(id, 250_000)
+		a = r.Assign(t.Context(), c.RunID, c.EvaluationContext())
+		require.NoError(t, a.Err)
+		require.Equal(t, "TARGETING_MATCH", a.Reason)
+		require.Equal(t, "off", a.Variant, "run %s, a large codebase", id)
+		if a.Cohort == rollout.Treatment {
+			large++
+		}
+	}
+	t.Logf("small codebases: %d of %d runs on; large: %d", small, len(ids), large)
+	assert.Zero(t, large, "disabled for large codebases")
+	assert.True(t, small >= 900 && small <= 1100, "small codebases: %d of %d on, want about half", small, len(ids))
+	// Just above the bound, as a float (as JSON decodes it): the rule compares numbers.
+	assert.Equal(t, rollout.Control, r.Assign(t.Context(), ids[0], call(ids[0], 100_001.0).EvaluationContext()).Cohort)
 }

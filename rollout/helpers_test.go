@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/open-feature/go-sdk/openfeature"
+	oftelemetry "github.com/open-feature/go-sdk/openfeature/telemetry"
 	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/rollout"
@@ -35,7 +36,7 @@ func assignAll(t *testing.T, r *rollout.Rollout, ids []string) map[string]bool {
 	t.Helper()
 	on := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		a := r.Assign(t.Context(), id)
+		a := r.Assign(t.Context(), id, nil)
 		require.NoError(t, a.Err, "run %s", id)
 		on[id] = a.Cohort == rollout.Treatment
 	}
@@ -86,3 +87,9 @@ func (e *fakeEnv) getenv(name string) string {
 
 // unset is a getenv for an environment without EnvVar.
 func unset(string) string { return "" }
+
+// withoutEvent returns a without its Event, for comparing the rest.
+func withoutEvent(a rollout.Assignment) rollout.Assignment {
+	a.Event = oftelemetry.EvaluationEvent{}
+	return a
+}

@@ -87,6 +87,16 @@ func (p *PercentProvider) Set(enabled bool, percent float64) {
 	p.state.Store(&percentState{enabled: enabled, percent: clampPercent(percent)})
 }
 
+// Percent is the share of runs the provider puts in Treatment: the percentage set, or 0 while it is
+// disabled.
+func (p *PercentProvider) Percent() float64 {
+	s := p.state.Load()
+	if !s.enabled {
+		return 0
+	}
+	return s.percent
+}
+
 func clampPercent(p float64) float64 {
 	switch {
 	case math.IsNaN(p) || p < 0:

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"sync/atomic"
 
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/open-feature/go-sdk/openfeature/multi"
+	oftelemetry "github.com/open-feature/go-sdk/openfeature/telemetry"
 )
 
 // Cohort is the group a call belongs to for the comparison of dynretry with the SDKs' retries. Its values
@@ -42,10 +45,12 @@ var domainSeq atomic.Uint64
 // Rollout evaluates [FlagKey] through an OpenFeature client bound to a domain of its own. It is safe for
 // concurrent use.
 type Rollout struct {
-	domain string
-	multi  *multi.Provider
-	client *openfeature.Client
-	closed atomic.Bool
+	domain   string
+	multi    *multi.Provider
+	client   *openfeature.Client
+	provider openfeature.FeatureProvider // the provider given to New
+	getenv   func(string) string
+	closed   atomic.Bool
 }
 
 // Assignment is the outcome of one evaluation of FlagKey.
@@ -63,6 +68,12 @@ type Assignment struct {
 	Provider string
 	// Err is the evaluation error, if any; the Cohort is then Control.
 	Err error
+	// Event is the evaluation as the OpenTelemetry feature-flag conventions record it: the event
+	// "feature_flag.evaluation" with feature_flag.key, feature_flag.provider.name (the deciding
+	// provider), feature_flag.result.variant (or feature_flag.result.value), feature_flag.result.reason
+	// (lower case), feature_flag.context.id (the run id) and, on an error, error.type and error.message.
+	// OpenFeature's telemetry helper (openfeature/telemetry.CreateEvaluationEvent) builds it.
+	Event oftelemetry.EvaluationEvent
 }
 
 // New registers, under an OpenFeature domain unique to the returned Rollout, a multi-provider with the
@@ -84,9 +95,14 @@ func New(ctx context.Context, provider openfeature.FeatureProvider, getenv func(
 	if err != nil {
 		return nil, fmt.Errorf("rollout: New: %w", err)
 	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	r := &Rollout{
-		domain: fmt.Sprintf("dynretry/rollout/%d", domainSeq.Add(1)),
-		multi:  mp,
+		domain:   fmt.Sprintf("dynretry/rollout/%d", domainSeq.Add(1)),
+		multi:    mp,
+		provider: provider,
+		getenv:   getenv,
 	}
 	if err := openfeature.SetNamedProviderWithContextAndWait(ctx, r.domain, mp); err != nil {
 		err = fmt.Errorf("rollout: New: %w", err)
@@ -99,35 +115,75 @@ func New(ctx context.Context, provider openfeature.FeatureProvider, getenv func(
 	return r, nil
 }
 
-// Assign evaluates FlagKey for runID (the targeting key) and returns the call's cohort: Treatment when the
-// flag is true, Control when it is false. It never fails: an evaluation error (an invalid EnvVar value, a
-// missing run id, a provider error, FlagKey unknown to every provider, or a call after Shutdown) puts the
-// call in Control and is returned in Assignment.Err. Safe for concurrent use.
+// Assign evaluates FlagKey for runID (the targeting key) with the call's attributes attrs (the rest of
+// the evaluation context: provider, model, role, a codebase size, ...; nil for none), and returns the
+// call's cohort: Treatment when the flag is true, Control when it is false. A provider can target on any
+// attribute, e.g. a flagd rule that turns the flag off when "codebase_size" is above a bound. attrs is
+// not modified.
+//
+// It never fails: an evaluation error (an invalid EnvVar value, a missing run id, a provider error,
+// FlagKey unknown to every provider, or a call after Shutdown) puts the call in Control and is returned
+// in Assignment.Err. Safe for concurrent use.
 //
 // Assignment.Provider comes from the flag metadata the SDK's multi-provider adds to every result,
 // "multiprovider-provider-type": the Metadata name of the provider whose answer (or error) was returned.
-func (r *Rollout) Assign(ctx context.Context, runID string) Assignment {
+func (r *Rollout) Assign(ctx context.Context, runID string, attrs map[string]any) Assignment {
 	a := Assignment{Cohort: Control, FlagKey: FlagKey}
+	evalCtx := openfeature.NewEvaluationContext(runID, attrs)
+	var d openfeature.BooleanEvaluationDetails
+	var err error
 	if r.closed.Load() {
-		a.Reason = string(openfeature.ErrorReason)
-		a.Err = ErrShutdown
-		return a
+		err = ErrShutdown
+		d.ErrorCode, d.ErrorMessage = openfeature.GeneralCode, err.Error()
+	} else {
+		d, err = r.client.BooleanValueDetails(ctx, FlagKey, false, evalCtx)
 	}
-	d, err := r.client.BooleanValueDetails(ctx, FlagKey, false, openfeature.NewEvaluationContext(runID, nil))
 	a.Reason = string(d.Reason)
 	a.Provider, _ = d.FlagMetadata[multi.MetadataProviderType].(string)
 	if err != nil {
 		if d.Reason == "" {
+			d.Reason = openfeature.ErrorReason
 			a.Reason = string(openfeature.ErrorReason)
 		}
-		a.Err = fmt.Errorf("rollout: %s for run %q: %w", FlagKey, runID, err)
-		return a
+		if errors.Is(err, ErrShutdown) {
+			a.Err = err
+		} else {
+			a.Err = fmt.Errorf("rollout: %s for run %q: %w", FlagKey, runID, err)
+		}
+	} else {
+		a.Variant = d.Variant
+		if d.Value {
+			a.Cohort = Treatment
+		}
 	}
-	a.Variant = d.Variant
-	if d.Value {
-		a.Cohort = Treatment
+	hc := openfeature.NewHookContext(FlagKey, openfeature.Boolean, false, openfeature.NewClientMetadata(r.domain),
+		openfeature.Metadata{Name: a.Provider}, evalCtx)
+	a.Event = oftelemetry.CreateEvaluationEvent(hc, openfeature.InterfaceEvaluationDetails{Value: d.Value, EvaluationDetails: d.EvaluationDetails})
+	if a.Provider == "" {
+		delete(a.Event.Attributes, oftelemetry.ProviderNameKey)
 	}
 	return a
+}
+
+// Percent is the share of runs the rollout puts in Treatment, from 0 to 100, as far as it is known here:
+// 100 or 0 when EnvVar forces every call on or off; the percentage in force of the provider given to
+// New when it is a [PercentProvider] (0 while disabled); NaN otherwise (another provider, such as flagd,
+// decides by rules this package does not read, or EnvVar holds an invalid value, which puts every call
+// in Control with an error). It reads EnvVar at every call. Safe for concurrent use.
+func (r *Rollout) Percent() float64 {
+	on, set, err := EnvOverride(r.getenv)
+	switch {
+	case err != nil:
+		return math.NaN()
+	case set && on:
+		return 100
+	case set:
+		return 0
+	}
+	if p, ok := r.provider.(*PercentProvider); ok {
+		return p.Percent()
+	}
+	return math.NaN()
 }
 
 // Shutdown shuts down the providers given to New (waiting for them, within ctx) and releases the

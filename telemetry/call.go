@@ -2,12 +2,15 @@ package telemetry
 
 import (
 	"context"
-	"strings"
+	"slices"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/semconv/v1.41.0/genaiconv"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -25,7 +28,9 @@ var (
 type CallInfo struct {
 	// RunID, PhaseID and Role say which run, phase and role made the call.
 	RunID, PhaseID, Role string
-	// Provider and Model say where the call went.
+	// Provider and Model say where the call went: the provider as the
+	// runner names it ("openai", "anthropic", "gemini"; see GenAIProvider)
+	// and the model asked for.
 	Provider, Model string
 	// Flag is the feature flag evaluation that chose the call's cohort. An
 	// empty Flag.Cohort counts as rollout.Control.
@@ -38,6 +43,16 @@ func (c CallInfo) Cohort() rollout.Cohort {
 		return rollout.Control
 	}
 	return c.Flag.Cohort
+}
+
+// Response is what a call's answer says of itself.
+type Response struct {
+	// Model is the model that answered (gen_ai.response.model); "" when the
+	// response does not say.
+	Model string
+	// InputTokens and OutputTokens are the tokens the response reports;
+	// 0 when it does not report them.
+	InputTokens, OutputTokens int64
 }
 
 type callKey struct{}
@@ -60,55 +75,127 @@ func cohortOf(ctx context.Context) string {
 	return string(c.Cohort())
 }
 
+// callState is what telemetry counts of a call while it runs.
+type callState struct {
+	start  time.Time
+	wasted atomic.Int64 // attempts sent that did not succeed
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *callState {
+	s, _ := ctx.Value(stateKey{}).(*callState)
+	return s
+}
+
 // StartCall starts the span of one LLM call, SpanCall, as a child of ctx's
 // span, and returns a context carrying the span and c (see WithCall); pass
 // it to the call, so that the attempt spans the Observer makes are the
-// call's children, and to EndCall.
+// call's children, and to RecordResponse and EndCall.
 //
-// The span carries dynretry.run_id, dynretry.cohort, dynretry.phase_id,
-// dynretry.role, dynretry.provider, dynretry.model (each only when not
+// The span, of kind Client, follows the GenAI client conventions:
+// gen_ai.operation.name "chat", gen_ai.provider.name (GenAIProvider of
+// c.Provider) and gen_ai.request.model. It also carries dynretry.run_id,
+// dynretry.cohort, dynretry.phase_id, dynretry.role (each only when not
 // empty, the cohort always) and the flag evaluation as feature_flag.key,
-// feature_flag.result.variant and feature_flag.provider.name. The same
-// evaluation is recorded as an event EventFlagEvaluation, with
-// feature_flag.result.reason (lower-cased) and, when the evaluation failed,
-// error.type "_OTHER" and feature_flag.error.message (redacted).
+// feature_flag.result.variant and feature_flag.provider.name. The
+// evaluation is recorded as the event c.Flag.Event (EventFlagEvaluation, as
+// OpenFeature's telemetry helper built it: feature_flag.context.id,
+// feature_flag.result.reason, error.type, …), its error.message redacted.
 func (t *Telemetry) StartCall(ctx context.Context, c CallInfo) (context.Context, trace.Span) {
 	ctx = WithCall(ctx, c)
 	if t == nil {
 		return ctx, trace.SpanFromContext(context.Background()) // non-recording
 	}
-	attrs := []attribute.KeyValue{keyCohort.String(string(c.Cohort()))}
+	ctx = context.WithValue(ctx, stateKey{}, &callState{start: time.Now()})
+	provider, _ := GenAIProvider(c.Provider)
+	attrs := []attribute.KeyValue{KeyGenAIOperation.String(OperationChat), keyCohort.String(string(c.Cohort()))}
 	attrs = appendNonEmpty(attrs,
+		KeyGenAIProvider.String(provider), KeyGenAIRequestModel.String(c.Model),
 		keyRunID.String(c.RunID), keyPhaseID.String(c.PhaseID), keyRole.String(c.Role),
-		keyProvider.String(c.Provider), keyModel.String(c.Model))
-	flag := appendNonEmpty(nil,
 		KeyFlagKey.String(c.Flag.FlagKey), KeyFlagVariant.String(c.Flag.Variant),
 		KeyFlagProvider.String(c.Flag.Provider))
-	attrs = append(attrs, flag...)
-	ctx, span := t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
-	if len(flag) > 0 || c.Flag.Reason != "" || c.Flag.Err != nil {
-		ev := appendNonEmpty(flag, KeyFlagReason.String(strings.ToLower(c.Flag.Reason)))
-		if c.Flag.Err != nil {
-			ev = append(ev, KeyErrorType.String(ErrorTypeOther),
-				KeyFlagError.String(truncate(Redact(c.Flag.Err.Error()), 200)))
-		}
-		span.AddEvent(EventFlagEvaluation, trace.WithAttributes(ev...))
+	ctx, span := t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	if ev := c.Flag.Event; ev.Name != "" {
+		span.AddEvent(ev.Name, trace.WithAttributes(eventAttrs(ev.Attributes)...))
 	}
 	return ctx, span
+}
+
+// eventAttrs turns an OpenFeature evaluation event's attributes into span
+// event attributes: strings, booleans and numbers, error.message redacted
+// and cut to 200 bytes.
+func eventAttrs(m map[string]any) []attribute.KeyValue {
+	out := make([]attribute.KeyValue, 0, len(m))
+	for k, v := range m {
+		switch v := v.(type) {
+		case string:
+			if k == "error.message" {
+				v = truncate(Redact(v), 200)
+			}
+			out = append(out, attribute.String(k, v))
+		case bool:
+			out = append(out, attribute.Bool(k, v))
+		case int:
+			out = append(out, attribute.Int(k, v))
+		case int64:
+			out = append(out, attribute.Int64(k, v))
+		case float64:
+			out = append(out, attribute.Float64(k, v))
+		}
+		// Other values (a flag's object value) are dropped: their text
+		// could hold anything.
+	}
+	return out
+}
+
+// RecordResponse records what the call's answer says of itself on span
+// (the call's, from StartCall, with ctx the context StartCall returned):
+// gen_ai.response.model, gen_ai.usage.input_tokens and
+// gen_ai.usage.output_tokens, each only when r gives it. Each token count
+// given is also recorded on MetricTokenUsage with its gen_ai.token.type.
+func (t *Telemetry) RecordResponse(ctx context.Context, span trace.Span, r Response) {
+	if t == nil {
+		return
+	}
+	attrs := appendNonEmpty(nil, KeyGenAIResponseModel.String(r.Model))
+	provider, labels := t.callLabels(ctx)
+	for _, u := range []struct {
+		key  attribute.Key
+		kind string
+		n    int64
+	}{{KeyGenAIInputTokens, "input", r.InputTokens}, {KeyGenAIOutputTokens, "output", r.OutputTokens}} {
+		if u.n <= 0 {
+			continue
+		}
+		attrs = append(attrs, u.key.Int64(u.n))
+		t.tokens.Record(ctx, u.n, genaiconv.OperationNameAttr(OperationChat), genaiconv.ProviderNameAttr(provider),
+			genaiconv.TokenTypeAttr(u.kind), labels...)
+	}
+	span.SetAttributes(attrs...)
 }
 
 // EndCall ends a span StartCall started, with ctx the context StartCall
 // returned. The call failed when class is not empty or err is not nil; then
 // the span's status is Error and its error.type is class (ErrorTypeOther
-// when class is empty). err's text is never recorded. It adds 1 to
-// MetricCalls with the cohort, the outcome ("success" or "failure") and, on
-// failure, the class when known.
+// when class is empty). err's text is never recorded.
+//
+// Metrics, with the cohort, gen_ai.provider.name and gen_ai.request.model
+// (both bounded: see providerLabel and MaxModels): MetricCalls +1 with the outcome
+// ("success" or "failure") and, on failure, the class when known;
+// MetricOperationDuration records the time since StartCall in seconds, with
+// gen_ai.operation.name and, on failure, error.type; MetricCallWasted
+// records the call's wasted attempts (those the Observer saw sent that did
+// not succeed).
 func (t *Telemetry) EndCall(ctx context.Context, span trace.Span, class retry.Class, err error) {
 	if t == nil {
 		return
 	}
+	now := time.Now()
 	failed := class != "" || err != nil
-	attrs := []attribute.KeyValue{keyCohort.String(cohortOf(ctx))}
+	provider, labels := t.callLabels(ctx)
+	calls := slices.Clone(labels)
+	duration := labels
 	if failed {
 		errType := string(class)
 		if errType == "" {
@@ -116,15 +203,31 @@ func (t *Telemetry) EndCall(ctx context.Context, span trace.Span, class retry.Cl
 		}
 		span.SetAttributes(KeyErrorType.String(errType))
 		span.SetStatus(codes.Error, errType)
-		attrs = append(attrs, keyOutcome.String(OutcomeFailure))
+		calls = append(calls, keyOutcome.String(OutcomeFailure))
 		if class != "" {
-			attrs = append(attrs, keyClass.String(string(class)))
+			calls = append(calls, keyClass.String(string(class)))
 		}
+		duration = append(slices.Clip(duration), KeyErrorType.String(errType))
 	} else {
-		attrs = append(attrs, keyOutcome.String(OutcomeSuccess))
+		calls = append(calls, keyOutcome.String(OutcomeSuccess))
 	}
-	span.End()
-	t.calls.Add(ctx, 1, metric.WithAttributes(attrs...))
+	span.End(trace.WithTimestamp(now))
+	t.calls.Add(ctx, 1, metric.WithAttributes(calls...))
+	if s := stateOf(ctx); s != nil {
+		t.duration.Record(ctx, now.Sub(s.start).Seconds(), genaiconv.OperationNameAttr(OperationChat), genaiconv.ProviderNameAttr(provider), duration...)
+		t.wasted.Record(ctx, s.wasted.Load(), metric.WithAttributes(labels...))
+	}
+}
+
+// callLabels returns the labels of the metrics of the call in ctx:
+// dynretry.cohort, gen_ai.provider.name and, when known,
+// gen_ai.request.model (both bounded: see providerLabel and MaxModels), and
+// the provider label alone.
+func (t *Telemetry) callLabels(ctx context.Context) (provider string, labels []attribute.KeyValue) {
+	c, _ := CallFrom(ctx)
+	provider = providerLabel(c.Provider)
+	return provider, appendNonEmpty([]attribute.KeyValue{keyCohort.String(string(c.Cohort())), KeyGenAIProvider.String(provider)},
+		KeyGenAIRequestModel.String(t.models.label(c.Model)))
 }
 
 // appendNonEmpty appends the attributes of kvs whose value is not "".

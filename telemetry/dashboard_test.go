@@ -1,134 +1,133 @@
-package telemetry
+package telemetry_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
-	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autopack/dynretry/internal/promtest"
 )
 
-// exprs returns every "expr" string in a decoded JSON value.
-func exprs(v any) []string {
-	var out []string
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			if s, ok := x.(string); ok && k == "expr" {
-				out = append(out, s)
-				continue
-			}
-			out = append(out, exprs(x)...)
-		}
-	case []any:
-		for _, x := range v {
-			out = append(out, exprs(x)...)
-		}
-	}
-	return out
+// panelQuery is one query of a dashboard panel.
+type panelQuery struct {
+	Panel, Expr string
 }
 
-var (
-	promVariable  = regexp.MustCompile(`\$\{[^}]*\}|\$\w+`)
-	promString    = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
-	promRange     = regexp.MustCompile(`\[[^\]]*\]`)
-	promMatchers  = regexp.MustCompile(`\{([^}]*)\}`)
-	promSelector  = regexp.MustCompile(`([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}`)
-	promGrouping  = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)`)
-	promIdent     = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*`)
-	promCall      = regexp.MustCompile(`[A-Za-z_:][A-Za-z0-9_:]*\s*\(`)
-	promNumber    = regexp.MustCompile(`\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b`)
-	promMatcherKV = regexp.MustCompile(`([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)`)
-	promKeywords  = map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true, "inf": true, "nan": true}
-)
-
-// promNames returns the metric names a PromQL expression uses, the label
-// names each selector matches on (metric → labels), and the label names
-// it groups by. Functions, keywords, numbers, strings, ranges and Grafana
-// variables are not names.
-func promNames(expr string) (metrics []string, matchers map[string][]string, grouping []string) {
-	e := promVariable.ReplaceAllString(expr, "")
-	e = promString.ReplaceAllString(e, `""`)
-	e = promRange.ReplaceAllString(e, "")
-	matchers = map[string][]string{}
-	for _, m := range promSelector.FindAllStringSubmatch(e, -1) {
-		for _, kv := range promMatcherKV.FindAllStringSubmatch(m[2], -1) {
-			matchers[m[1]] = append(matchers[m[1]], kv[1])
-		}
-	}
-	e = promMatchers.ReplaceAllString(e, " ")
-	for _, m := range promGrouping.FindAllStringSubmatch(e, -1) {
-		grouping = append(grouping, promIdent.FindAllString(m[1], -1)...)
-	}
-	e = promGrouping.ReplaceAllString(e, " ")
-	e = promCall.ReplaceAllString(e, " ")
-	e = promNumber.ReplaceAllString(e, " ")
-	for _, id := range promIdent.FindAllString(e, -1) {
-		if !promKeywords[strings.ToLower(id)] {
-			metrics = append(metrics, id)
-		}
-	}
-	return metrics, matchers, grouping
-}
-
-func TestPromNames(t *testing.T) {
-	m, sel, by := promNames(`histogram_quantile(0.99, sum by (le, a_b) (rate(x_bucket{c=~"$v",d!="y"}[$__rate_interval]))) / on(a_b) y_total > bool 2`)
-	assert.Equal(t, []string{"x_bucket", "y_total"}, m)
-	assert.Equal(t, map[string][]string{"x_bucket": {"c", "d"}}, sel)
-	assert.Equal(t, []string{"le", "a_b", "a_b"}, by)
-}
-
-// TestDashboardQueriesExportedSeries checks that every metric and label the
-// dashboard queries is in a real scrape of the Prometheus handler.
-func TestDashboardQueriesExportedSeries(t *testing.T) {
+// dashboardQueries returns every target's expression in dashboard.json,
+// with the panel's title, and the number of panels that are not rows.
+func dashboardQueries(t *testing.T) ([]panelQuery, int) {
+	t.Helper()
 	raw, err := os.ReadFile("dashboard.json")
 	require.NoError(t, err)
-	var dash any
+	var dash struct {
+		Panels []struct {
+			Type, Title string
+			Targets     []struct{ Expr string }
+		}
+	}
 	require.NoError(t, json.Unmarshal(raw, &dash))
-	queries := exprs(dash)
-	require.NotEmpty(t, queries)
-
-	h := newHarness(t, Options{})
-	recordCall(h.tel)
-	scrape := scrapeMetrics(t, h)
-	series := map[string]string{} // metric name → its sample lines
-	for _, line := range strings.Split(scrape, "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
+	var qs []panelQuery
+	panels := 0
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
 			continue
 		}
-		name := promIdent.FindString(line)
-		series[name] += line + "\n"
+		panels++
+		require.NotEmpty(t, p.Targets, "panel %q has no query", p.Title)
+		for _, q := range p.Targets {
+			qs = append(qs, panelQuery{p.Title, q.Expr})
+		}
 	}
+	return qs, panels
+}
+
+// grafana replaces the Grafana variables the dashboard's queries use, as
+// Grafana would for a dashboard showing the workload: $cohort is every
+// cohort, $__rate_interval and $__range span the workload.
+func grafana(expr string, window time.Duration) string {
+	r := fmt.Sprintf("%ds", int(window.Seconds()))
+	return strings.NewReplacer("$cohort", "treatment|control", "$__rate_interval", r, "$__range", r).Replace(expr)
+}
+
+// TestDashboardOnPrometheus runs a short workload (real SDK clients over
+// the simulated provider, both cohorts, 429s, give-ups, an overload) with
+// /metrics on loopback, has a real Prometheus scrape it, and checks that
+// every query of every panel of dashboard.json parses with Prometheus's
+// own parser and returns data — at least one finite value — through
+// Prometheus's HTTP API, evaluated at the workload's end over its length.
+// It also checks that the dashboard uses every metric the code exports.
+func TestDashboardOnPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a workload and Prometheus in real time")
+	}
+	queries, panels := dashboardQueries(t)
+	w := promtest.NewWorkload(t)
+	prom := promtest.Start(t, w.MetricsAddr)
+	prom.WaitScraped(t, time.Now())
+	// Two waves, scraped in between, so that the series the first creates
+	// change in the second: a rate needs two samples that differ.
+	start := time.Now()
+	w.Run(t)
+	prom.WaitScraped(t, w.End)
+	w.Run(t)
+	t.Logf("workload: %d calls in %v", w.Calls, w.End.Sub(start).Round(time.Millisecond))
+	prom.WaitScraped(t, w.End)
+	at := w.End.Add(promtest.ScrapeInterval)
+	window := at.Sub(start) + 2*promtest.ScrapeInterval
 
 	used := map[string]bool{}
 	for _, q := range queries {
-		metrics, matchers, grouping := promNames(q)
-		require.NotEmpty(t, metrics, "query %q names no metric", q)
-		var all string
-		for _, m := range metrics {
-			used[m] = true
-			lines, ok := series[m]
-			assert.True(t, ok, "query %q uses %s, which the scrape lacks", q, m)
-			all += lines
-			for _, l := range matchers[m] {
-				assert.Contains(t, lines, l+`="`, "query %q matches %s on label %s, which its series lack", q, m, l)
+		expr := grafana(q.Expr, window)
+		parsed, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+		require.NoError(t, err, "panel %q: %s", q.Panel, expr)
+		parser.Inspect(parsed, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok {
+				used[vs.Name] = true
 			}
-		}
-		for _, l := range grouping {
-			assert.Contains(t, all, l+`="`, "query %q groups by label %s, which none of its series has", q, l)
+			return nil
+		})
+		v := prom.Query(t, expr, at)
+		finite := slices.ContainsFunc(v, func(s *model.Sample) bool {
+			f := float64(s.Value)
+			return !math.IsNaN(f) && !math.IsInf(f, 0)
+		})
+		assert.True(t, finite, "panel %q returns no data: %s\ngot %v", q.Panel, expr, v)
+	}
+	t.Logf("%d panels, %d queries, all with data", panels, len(queries))
+
+	// Every metric family of the scrape is on the dashboard.
+	resp, err := http.Get("http://" + w.MetricsAddr + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	var families []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if f, ok := strings.CutPrefix(line, "# TYPE "); ok {
+			name, kind, _ := strings.Cut(f, " ")
+			if name == "target_info" {
+				continue
+			}
+			families = append(families, name)
+			covered := used[name]
+			if kind == "histogram" {
+				covered = used[name+"_bucket"] || used[name+"_sum"] || used[name+"_count"]
+			}
+			assert.True(t, covered, "the dashboard does not show %s", name)
 		}
 	}
-	var names []string
-	for m := range used {
-		names = append(names, m)
-	}
-	sort.Strings(names)
-	assert.Equal(t, []string{
-		"dynretry_attempts_total", "dynretry_calls_total", "dynretry_giveups_total",
-		"dynretry_retry_delay_seconds_bucket", "dynretry_retry_delay_seconds_count", "dynretry_retry_delay_seconds_sum",
-	}, names, "the dashboard covers every exported instrument")
+	assert.Contains(t, families, "gen_ai_client_operation_duration_seconds")
+	assert.Contains(t, families, "gen_ai_client_token_usage")
 }

@@ -49,11 +49,14 @@ func Example() {
 	metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "dynretry_") {
-			fmt.Println(line[:strings.Index(line, "{")], line[strings.LastIndex(line, " ")+1:])
+		name, _, _ := strings.Cut(line, "{")
+		if strings.HasSuffix(name, "_total") || strings.HasSuffix(name, "_count") {
+			fmt.Println(name, line[strings.LastIndex(line, " ")+1:])
 		}
 	}
 	// Output:
 	// dynretry_attempts_total 1
+	// dynretry_call_wasted_attempts_count 1
 	// dynretry_calls_total 1
+	// gen_ai_client_operation_duration_seconds_count 1
 }

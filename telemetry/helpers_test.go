@@ -103,6 +103,18 @@ func (h *harness) metrics(t *testing.T) map[string]map[string]any {
 				for _, p := range d.DataPoints {
 					pts[labelKey(p.Attributes)] = histPoint{p.Count, p.Sum}
 				}
+			case metricdata.Histogram[int64]:
+				for _, p := range d.DataPoints {
+					pts[labelKey(p.Attributes)] = histPoint{p.Count, float64(p.Sum)}
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					pts[labelKey(p.Attributes)] = p.Value
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					pts[labelKey(p.Attributes)] = p.Value
+				}
 			default:
 				t.Fatalf("metric %s: unexpected data %T", m.Name, m.Data)
 			}
@@ -133,6 +145,10 @@ func (h *harness) metricAttrs(t *testing.T) []string {
 					add(p.Attributes)
 				}
 			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					add(p.Attributes)
+				}
+			case metricdata.Histogram[int64]:
 				for _, p := range d.DataPoints {
 					add(p.Attributes)
 				}

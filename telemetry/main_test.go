@@ -3,7 +3,10 @@ package telemetry
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/autopack/dynretry/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks that the tests leave no goroutine behind (the dashboard
+// test registers the plugin, whose OpenFeature SDK is shut down after the
+// tests).
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"go.opentelemetry.io/otel/attribute"
+	genai "go.opentelemetry.io/otel/semconv/v1.41.0"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
@@ -33,10 +34,6 @@ const (
 	AttrPhaseID = "dynretry.phase_id"
 	// AttrRole is the runner's role for the call (builder, auditor, ...).
 	AttrRole = "dynretry.role"
-	// AttrProvider is the LLM provider.
-	AttrProvider = "dynretry.provider"
-	// AttrModel is the model.
-	AttrModel = "dynretry.model"
 	// AttrSent is a bool on attempt spans: false when the call ended before
 	// the attempt was sent (retry.Event.Sent), true otherwise. Count only
 	// sent attempts as attempts.
@@ -44,22 +41,49 @@ const (
 	// AttrOutcome is the final outcome of a call on MetricCalls: "success"
 	// or "failure".
 	AttrOutcome = "dynretry.outcome"
+	// AttrHold is what an outcome held its limit's calls back with
+	// (retry.HoldKind: "hint", "overload", "long-hint check", "block"), on
+	// MetricHolds.
+	AttrHold = "dynretry.hold"
 )
 
 // Metric instrument names (OpenTelemetry names; see the package doc for the
 // names Prometheus exports).
 const (
-	// MetricAttempts counts attempts sent, by cohort, class and decision.
+	// MetricAttempts counts attempts sent, by cohort, class, decision,
+	// provider and model.
 	MetricAttempts = "dynretry.attempts"
-	// MetricCalls counts ended calls, by cohort, outcome and (on failure)
-	// class.
+	// MetricCalls counts ended calls, by cohort, outcome, (on failure)
+	// class, provider and model.
 	MetricCalls = "dynretry.calls"
-	// MetricGiveups counts calls the retry decision gave up on, by cohort and
-	// class.
+	// MetricGiveups counts calls the retry decision gave up on, by cohort,
+	// class, provider and model.
 	MetricGiveups = "dynretry.giveups"
 	// MetricDelay records the delay chosen before each retry, in seconds, by
-	// cohort and class.
+	// cohort, class, hint source, provider and model.
 	MetricDelay = "dynretry.retry.delay"
+	// MetricHolds counts the outcomes that held every call to their limit
+	// back (a hint, an overload, a long-hint check, a block), by cohort,
+	// class, hold, provider and model.
+	MetricHolds = "dynretry.holds"
+	// MetricCallWasted records, per ended call, its wasted attempts: those
+	// sent that did not succeed. By cohort, provider and model.
+	MetricCallWasted = "dynretry.call.wasted_attempts"
+	// MetricCoordinationDegraded is a gauge: 1 while the shared pacing
+	// store does not answer (Options.CoordinationDegraded), else 0.
+	MetricCoordinationDegraded = "dynretry.coordination.degraded"
+	// MetricRolloutPercent is a gauge: the share of runs in the treatment
+	// cohort, from 0 to 100 (Options.RolloutPercent).
+	MetricRolloutPercent = "dynretry.rollout.percent"
+	// MetricOperationDuration is the GenAI client metric
+	// gen_ai.client.operation.duration: each call's duration in seconds,
+	// retries included, by operation, provider, model, cohort and (on
+	// failure) error.type.
+	MetricOperationDuration = "gen_ai.client.operation.duration"
+	// MetricTokenUsage is the GenAI client metric gen_ai.client.token.usage:
+	// the tokens a response reports, by gen_ai.token.type (input, output),
+	// operation, provider, model and cohort.
+	MetricTokenUsage = "gen_ai.client.token.usage"
 )
 
 // Span names.
@@ -76,17 +100,31 @@ const (
 	OutcomeFailure = "failure"
 )
 
+// OperationChat is the gen_ai.operation.name of every call: a chat
+// completion (OpenAI chat completions, Anthropic messages, Gemini
+// generateContent).
+const OperationChat = "chat"
+
 // EventFlagEvaluation is the name of the span event on SpanCall that records
 // the feature flag evaluation which chose the call's cohort.
 const EventFlagEvaluation = "feature_flag.evaluation"
 
-// Semantic-convention keys used (semconv v1.43.0, the version the SDK's
-// resource uses).
+// Semantic-convention keys used. The GenAI keys come from semconv v1.41.0,
+// the last Go semconv package that has them; the others from v1.43.0, the
+// version the resource uses.
 const (
 	// KeyHTTPStatusCode is http.response.status_code.
 	KeyHTTPStatusCode = semconv.HTTPResponseStatusCodeKey
 	// KeyHTTPResendCount is http.request.resend_count.
 	KeyHTTPResendCount = semconv.HTTPRequestResendCountKey
+	// KeyHTTPMethod is http.request.method.
+	KeyHTTPMethod = semconv.HTTPRequestMethodKey
+	// KeyServerAddress is server.address.
+	KeyServerAddress = semconv.ServerAddressKey
+	// KeyServerPort is server.port.
+	KeyServerPort = semconv.ServerPortKey
+	// KeyURLFull is url.full, without credentials (see RedactURL).
+	KeyURLFull = semconv.URLFullKey
 	// KeyErrorType is error.type.
 	KeyErrorType = semconv.ErrorTypeKey
 	// KeyFlagKey is feature_flag.key.
@@ -95,13 +133,26 @@ const (
 	KeyFlagVariant = semconv.FeatureFlagResultVariantKey
 	// KeyFlagProvider is feature_flag.provider.name.
 	KeyFlagProvider = semconv.FeatureFlagProviderNameKey
-	// KeyFlagReason is feature_flag.result.reason.
-	KeyFlagReason = semconv.FeatureFlagResultReasonKey
-	// KeyFlagError is feature_flag.error.message.
-	KeyFlagError = semconv.FeatureFlagErrorMessageKey
+	// KeyFlagContextID is feature_flag.context.id.
+	KeyFlagContextID = semconv.FeatureFlagContextIDKey
+	// KeyGenAIOperation is gen_ai.operation.name.
+	KeyGenAIOperation = genai.GenAIOperationNameKey
+	// KeyGenAIProvider is gen_ai.provider.name.
+	KeyGenAIProvider = genai.GenAIProviderNameKey
+	// KeyGenAIRequestModel is gen_ai.request.model.
+	KeyGenAIRequestModel = genai.GenAIRequestModelKey
+	// KeyGenAIResponseModel is gen_ai.response.model.
+	KeyGenAIResponseModel = genai.GenAIResponseModelKey
+	// KeyGenAIInputTokens is gen_ai.usage.input_tokens.
+	KeyGenAIInputTokens = genai.GenAIUsageInputTokensKey
+	// KeyGenAIOutputTokens is gen_ai.usage.output_tokens.
+	KeyGenAIOutputTokens = genai.GenAIUsageOutputTokensKey
+	// KeyGenAITokenType is gen_ai.token.type.
+	KeyGenAITokenType = genai.GenAITokenTypeKey
 )
 
-// ErrorTypeOther is the error.type of a failure without a dynretry class.
+// ErrorTypeOther is the error.type of a failure without a dynretry class,
+// and the value a bounded metric label takes past its bound.
 const ErrorTypeOther = "_OTHER"
 
 // The dynretry keys as attribute.Keys.
@@ -117,8 +168,32 @@ var (
 	keyReason     = attribute.Key(AttrReason)
 	keyPhaseID    = attribute.Key(AttrPhaseID)
 	keyRole       = attribute.Key(AttrRole)
-	keyProvider   = attribute.Key(AttrProvider)
-	keyModel      = attribute.Key(AttrModel)
 	keyOutcome    = attribute.Key(AttrOutcome)
 	keySent       = attribute.Key(AttrSent)
+	keyHold       = attribute.Key(AttrHold)
 )
+
+// genAIProviders maps the providers dynretry knows (retry.Provider values)
+// to their gen_ai.provider.name.
+var genAIProviders = map[string]string{
+	"openai":     "openai",
+	"anthropic":  "anthropic",
+	"gemini":     "gcp.gemini",
+	"vertex":     "gcp.vertex_ai",
+	"azure":      "azure.ai.openai",
+	"openrouter": "openrouter",
+	"groq":       "groq",
+	"bedrock":    "aws.bedrock",
+}
+
+// GenAIProvider returns the gen_ai.provider.name of a provider as the
+// runner or the engine names it ("openai", "gemini", ...): the
+// convention's value ("openai", "gcp.gemini", ...), and whether the
+// provider is one dynretry knows. Spans carry an unknown provider's name as
+// given; metrics carry "_OTHER" for it, so that their labels stay bounded.
+func GenAIProvider(p string) (name string, known bool) {
+	if n, ok := genAIProviders[p]; ok {
+		return n, true
+	}
+	return p, false
+}

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 )
 
 // Observer returns a retry.Observer that records each retry.Event as one
-// span SpanAttempt and its metrics. It depends only on the Event and on the
-// CallInfo in ctx, so it serves both cohorts: the engine's Retrier, and the
-// control cohort's transport that builds an Event per SDK attempt.
+// span SpanAttempt and its metrics. It depends only on the Event and on
+// what ctx carries (the CallInfo, the call's state from StartCall, the
+// request from WithRequest), so it serves both cohorts: the engine's
+// Retrier, and the control cohort's transport that builds an Event per SDK
+// attempt.
 //
 // The span is a child of ctx's span (the call's span when ctx came from
 // StartCall). It starts at e.Start and ends at e.End; when e.Sent is false
@@ -35,7 +38,10 @@ import (
 //	dynretry.delay_ms               e.Decision.Delay in ms (0 unless retry; absent for control,
 //	                                whose delays the SDK chooses unseen)
 //	dynretry.reason                 e.Decision.Reason, redacted (see Redact)
-//	dynretry.provider, .model       e.Key.Provider and e.Key.Model, when not empty
+//	gen_ai.provider.name            GenAIProvider of e.Key.Provider, when not empty
+//	gen_ai.request.model            e.Key.Model, when not empty
+//	http.request.method, server.address, server.port, url.full
+//	                                the request's, from WithRequest(ctx); only when e.Sent
 //	http.response.status_code       e.Decision.Status; only when not 0 and e.Sent
 //	http.request.resend_count       attempt−1; only when e.Sent and attempt > 1 (as the
 //	                                semantic conventions ask: set if and only if resent)
@@ -46,11 +52,16 @@ import (
 // provider's message (Decision.Message), the error's text (Decision.Err),
 // any header.
 //
-// Metrics, all with dynretry.cohort, and dynretry.class when the event has a
-// class: MetricAttempts +1 with dynretry.decision for each sent attempt
-// (e.Sent; an attempt that was never sent is not counted), MetricGiveups +1
-// on give_up (sent or not), and MetricDelay records e.Decision.Delay in
-// seconds on retry.
+// Metrics, all with dynretry.cohort, gen_ai.provider.name and
+// gen_ai.request.model (the call's when ctx carries a CallInfo that names
+// them, else e.Key's; bounded, see MaxModels), and dynretry.class when the
+// event has a class: MetricAttempts +1 with dynretry.decision for each sent
+// attempt (e.Sent; an attempt that was never sent is not counted),
+// MetricGiveups +1 on give_up (sent or not), MetricDelay records
+// e.Decision.Delay in seconds on retry, with dynretry.hint_source, and
+// MetricHolds +1 with dynretry.hold when the outcome held its limit
+// (e.Decision.Hold.By). A sent attempt that did not succeed also counts
+// towards the call's MetricCallWasted (see EndCall).
 //
 // The Observer of a nil Telemetry does nothing.
 func (t *Telemetry) Observer() retry.Observer {
@@ -81,7 +92,8 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	}
 
 	failed := d.Action != retry.Success
-	attrs := make([]attribute.KeyValue, 0, 16)
+	provider, _ := GenAIProvider(string(e.Key.Provider))
+	attrs := make([]attribute.KeyValue, 0, 20)
 	attrs = append(attrs,
 		keyRunID.String(call.RunID),
 		keyCohort.String(cohort),
@@ -96,7 +108,7 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	if !control {
 		attrs = append(attrs, keyDelayMS.Int64(d.Delay.Milliseconds()))
 	}
-	attrs = appendNonEmpty(attrs, keyProvider.String(string(e.Key.Provider)), keyModel.String(e.Key.Model))
+	attrs = appendNonEmpty(attrs, KeyGenAIProvider.String(provider), KeyGenAIRequestModel.String(e.Key.Model))
 	if failed {
 		attrs = appendNonEmpty(attrs, keyClass.String(string(d.Class)), keyHintSource.String(string(d.HintSource)))
 		errType := string(d.Class)
@@ -106,6 +118,7 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 		attrs = append(attrs, KeyErrorType.String(errType))
 	}
 	if e.Sent {
+		attrs = append(attrs, requestAttrs(ctx)...)
 		if d.Hint.Valid() {
 			attrs = append(attrs, keyHintMS.Int64(d.Hint.Wait.Milliseconds()))
 		}
@@ -128,7 +141,12 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	}
 	span.End(trace.WithTimestamp(end))
 
-	labels := []attribute.KeyValue{keyCohort.String(cohort)}
+	if s := stateOf(ctx); s != nil && e.Sent && failed {
+		s.wasted.Add(1)
+	}
+	labels := appendNonEmpty([]attribute.KeyValue{keyCohort.String(cohort),
+		KeyGenAIProvider.String(providerLabel(cmp.Or(call.Provider, string(e.Key.Provider))))},
+		KeyGenAIRequestModel.String(t.models.label(cmp.Or(call.Model, e.Key.Model))))
 	if failed && d.Class != "" {
 		labels = append(labels, keyClass.String(string(d.Class)))
 	}
@@ -136,12 +154,15 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	if e.Sent {
 		t.attempts.Add(ctx, 1, metric.WithAttributeSet(set), metric.WithAttributes(keyDecision.String(string(d.Action))))
 	}
+	if d.Hold.By != "" {
+		t.holds.Add(ctx, 1, metric.WithAttributeSet(set), metric.WithAttributes(keyHold.String(string(d.Hold.By))))
+	}
 	switch d.Action {
 	case retry.GiveUp:
 		t.giveups.Add(ctx, 1, metric.WithAttributeSet(set))
 	case retry.Retry:
 		if !control {
-			t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set))
+			t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set), metric.WithAttributes(keyHintSource.String(string(d.HintSource))))
 		}
 	}
 }

@@ -3,6 +3,9 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	oftelemetry "github.com/open-feature/go-sdk/openfeature/telemetry"
 
 	"github.com/autopack/dynretry/retry"
 	"github.com/autopack/dynretry/rollout"
@@ -24,6 +29,11 @@ func treatmentCall(run string) CallInfo {
 		Flag: rollout.Assignment{
 			Cohort: rollout.Treatment, FlagKey: "dynretry-enabled", Variant: "on",
 			Reason: "SPLIT", Provider: "dynretry-rollout",
+			Event: oftelemetry.EvaluationEvent{Name: "feature_flag.evaluation", Attributes: map[string]any{
+				"feature_flag.key": "dynretry-enabled", "feature_flag.result.variant": "on",
+				"feature_flag.provider.name": "dynretry-rollout", "feature_flag.result.reason": "split",
+				"feature_flag.context.id": run,
+			}},
 		},
 	}
 }
@@ -48,6 +58,8 @@ func TestCallAndAttemptSpans(t *testing.T) {
 
 	// Call 1, treatment: a 429 with a hint is retried, then success.
 	ctx, span := h.tel.StartCall(root, treatmentCall("run-1"))
+	req := httptest.NewRequest(http.MethodPost, "https://user:pw@api.openai.com/v1/chat/completions?key=AIzaSecret&x=1", nil)
+	ctx = WithRequest(ctx, req)
 	got, ok := CallFrom(ctx)
 	require.True(t, ok)
 	require.Equal(t, "run-1", got.RunID)
@@ -60,6 +72,7 @@ func TestCallAndAttemptSpans(t *testing.T) {
 			},
 			Attempt: 1, Action: retry.Retry, HintSource: retry.SourceRetryAfterMS,
 			DelayMin: 1500 * time.Millisecond, DelayMax: 1650 * time.Millisecond, Delay: 1600 * time.Millisecond,
+			Hold:   retry.Hold{By: retry.HeldHint, For: 1500 * time.Millisecond},
 			Reason: "rate_limited (HTTP 429): the server asked for 1.5s (retry-after-ms); retrying in 1.6s",
 		},
 	}
@@ -144,12 +157,12 @@ func TestCallAndAttemptSpans(t *testing.T) {
 	for _, c := range calls {
 		assert.Equal(t, runner.SpanContext.SpanID(), c.Parent.SpanID(), "call parent")
 		assert.Equal(t, runner.SpanContext.TraceID(), c.SpanContext.TraceID())
-		assert.Equal(t, trace.SpanKindInternal, c.SpanKind)
+		assert.Equal(t, trace.SpanKindClient, c.SpanKind)
 		callByRun[attrMap(c.Attributes)[AttrRunID].(string)] = c
 	}
 	assert.Equal(t, map[string]any{
 		AttrRunID: "run-1", AttrCohort: "treatment", AttrPhaseID: "phase-7", AttrRole: "builder",
-		AttrProvider: "openai", AttrModel: "gpt-test",
+		"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 		"feature_flag.key": "dynretry-enabled", "feature_flag.result.variant": "on",
 		"feature_flag.provider.name": "dynretry-rollout",
 	}, attrMap(callByRun["run-1"].Attributes))
@@ -159,6 +172,7 @@ func TestCallAndAttemptSpans(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"feature_flag.key": "dynretry-enabled", "feature_flag.result.variant": "on",
 		"feature_flag.provider.name": "dynretry-rollout", "feature_flag.result.reason": "split",
+		"feature_flag.context.id": "run-1",
 	}, attrMap(callByRun["run-1"].Events[0].Attributes))
 
 	assert.Equal(t, "rate_limited", attrMap(callByRun["run-2"].Attributes)["error.type"])
@@ -181,41 +195,45 @@ func TestCallAndAttemptSpans(t *testing.T) {
 		{"run-1", retryEv, map[string]any{
 			AttrRunID: "run-1", AttrCohort: "treatment", AttrAttempt: int64(1), AttrClass: "rate_limited",
 			AttrDecision: "retry", AttrSent: true, AttrHintSource: "retry-after-ms", AttrHintMS: int64(1500), AttrDelayMS: int64(1600),
-			AttrReason: retryEv.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: retryEv.Decision.Reason, "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(429), "error.type": "rate_limited",
+			"http.request.method": "POST", "server.address": "api.openai.com", "server.port": int64(443),
+			"url.full": "https://REDACTED:REDACTED@api.openai.com/v1/chat/completions?key=REDACTED&x=1",
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-1", okEv, map[string]any{
 			AttrRunID: "run-1", AttrCohort: "treatment", AttrAttempt: int64(2), AttrDecision: "success", AttrSent: true,
-			AttrDelayMS: int64(0), AttrReason: "succeeded", AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrDelayMS: int64(0), AttrReason: "succeeded", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(200), "http.request.resend_count": int64(1),
+			"http.request.method": "POST", "server.address": "api.openai.com", "server.port": int64(443),
+			"url.full": "https://REDACTED:REDACTED@api.openai.com/v1/chat/completions?key=REDACTED&x=1",
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-2", giveUpEv, map[string]any{
 			AttrRunID: "run-2", AttrCohort: "treatment", AttrAttempt: int64(1), AttrClass: "rate_limited",
 			AttrDecision: "give_up", AttrSent: true, AttrHintSource: "retry-after", AttrHintMS: int64(600000), AttrDelayMS: int64(0),
-			AttrReason: giveUpEv.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: giveUpEv.Decision.Reason, "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(429), "error.type": "rate_limited",
 		}, trace.SpanKindClient, codes.Error},
 		{"run-3", ctrlEv, map[string]any{
 			AttrRunID: "run-3", AttrCohort: "control", AttrAttempt: int64(1), AttrClass: "server_error",
 			AttrDecision: "retry", AttrSent: true, AttrHintSource: "backoff",
-			AttrReason: ctrlEv.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: ctrlEv.Decision.Reason, "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(500), "error.type": "server_error",
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-3", ctrlOK, map[string]any{
 			AttrRunID: "run-3", AttrCohort: "control", AttrAttempt: int64(2), AttrDecision: "success", AttrSent: true,
-			AttrReason: "succeeded", AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: "succeeded", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(200), "http.request.resend_count": int64(1),
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-4", overEv, map[string]any{
 			AttrRunID: "run-4", AttrCohort: "treatment", AttrAttempt: int64(1), AttrClass: "overloaded",
 			AttrDecision: "retry", AttrSent: true, AttrHintSource: "backoff", AttrDelayMS: int64(2000),
-			AttrReason: overEv.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: overEv.Decision.Reason, "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"http.response.status_code": int64(529), "error.type": "overloaded",
 		}, trace.SpanKindClient, codes.Unset},
 		{"run-4", unsent, map[string]any{
 			AttrRunID: "run-4", AttrCohort: "treatment", AttrAttempt: int64(2), AttrClass: "overloaded",
 			AttrDecision: "give_up", AttrSent: false, AttrHintSource: "backoff", AttrDelayMS: int64(0),
-			AttrReason: unsent.Decision.Reason, AttrProvider: "openai", AttrModel: "gpt-test",
+			AttrReason: unsent.Decision.Reason, "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test",
 			"error.type": "overloaded",
 		}, trace.SpanKindInternal, codes.Error},
 	}
@@ -233,30 +251,53 @@ func TestCallAndAttemptSpans(t *testing.T) {
 	assert.Equal(t, "rate_limited", attempts[2].Status.Description)
 	assert.True(t, attempts[6].StartTime.Equal(attempts[6].EndTime), "an unsent attempt is a zero-length span")
 
+	m := h.metrics(t)
+	durations := m[MetricOperationDuration]
+	delete(m, MetricOperationDuration)
+	const gm = ",gen_ai.provider.name=openai,gen_ai.request.model=gpt-test"
 	assert.Equal(t, map[string]map[string]any{
 		MetricAttempts: {
-			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.decision=retry":   int64(1),
-			"dynretry.cohort=treatment,dynretry.decision=success":                             int64(1),
-			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.decision=give_up": int64(1),
-			"dynretry.class=server_error,dynretry.cohort=control,dynretry.decision=retry":     int64(1),
-			"dynretry.cohort=control,dynretry.decision=success":                               int64(1),
-			"dynretry.class=overloaded,dynretry.cohort=treatment,dynretry.decision=retry":     int64(1),
+			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.decision=retry" + gm:   int64(1),
+			"dynretry.cohort=treatment,dynretry.decision=success" + gm:                             int64(1),
+			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.decision=give_up" + gm: int64(1),
+			"dynretry.class=server_error,dynretry.cohort=control,dynretry.decision=retry" + gm:     int64(1),
+			"dynretry.cohort=control,dynretry.decision=success" + gm:                               int64(1),
+			"dynretry.class=overloaded,dynretry.cohort=treatment,dynretry.decision=retry" + gm:     int64(1),
 		},
 		MetricGiveups: {
-			"dynretry.class=rate_limited,dynretry.cohort=treatment": int64(1),
-			"dynretry.class=overloaded,dynretry.cohort=treatment":   int64(1),
+			"dynretry.class=rate_limited,dynretry.cohort=treatment" + gm: int64(1),
+			"dynretry.class=overloaded,dynretry.cohort=treatment" + gm:   int64(1),
 		},
 		MetricDelay: {
-			"dynretry.class=rate_limited,dynretry.cohort=treatment": histPoint{1, 1.6},
-			"dynretry.class=overloaded,dynretry.cohort=treatment":   histPoint{1, 2},
+			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.hint_source=retry-after-ms" + gm: histPoint{1, 1.6},
+			"dynretry.class=overloaded,dynretry.cohort=treatment,dynretry.hint_source=backoff" + gm:          histPoint{1, 2},
+		},
+		MetricHolds: {
+			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.hold=hint" + gm: int64(1),
 		},
 		MetricCalls: {
-			"dynretry.cohort=treatment,dynretry.outcome=success":                             int64(1),
-			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.outcome=failure": int64(1),
-			"dynretry.cohort=control,dynretry.outcome=success":                               int64(1),
-			"dynretry.class=overloaded,dynretry.cohort=treatment,dynretry.outcome=failure":   int64(1),
+			"dynretry.cohort=treatment,dynretry.outcome=success" + gm:                             int64(1),
+			"dynretry.class=rate_limited,dynretry.cohort=treatment,dynretry.outcome=failure" + gm: int64(1),
+			"dynretry.cohort=control,dynretry.outcome=success" + gm:                               int64(1),
+			"dynretry.class=overloaded,dynretry.cohort=treatment,dynretry.outcome=failure" + gm:   int64(1),
 		},
-	}, h.metrics(t))
+		MetricCallWasted: {
+			"dynretry.cohort=treatment" + gm: histPoint{3, 3}, // 1 + 1 + 1 (the unsent give-up is not an attempt)
+			"dynretry.cohort=control" + gm:   histPoint{1, 1},
+		},
+		MetricCoordinationDegraded: {"": int64(0)},
+	}, m)
+	const ops = "dynretry.cohort=%s,gen_ai.operation.name=chat,gen_ai.provider.name=openai,gen_ai.request.model=gpt-test"
+	counts := map[string]uint64{}
+	for k, v := range durations {
+		counts[k] = v.(histPoint).Count
+	}
+	assert.Equal(t, map[string]uint64{
+		fmt.Sprintf(ops, "treatment"): 1,
+		fmt.Sprintf(ops, "control"):   1,
+		"dynretry.cohort=treatment,error.type=rate_limited,gen_ai.operation.name=chat,gen_ai.provider.name=openai,gen_ai.request.model=gpt-test": 1,
+		"dynretry.cohort=treatment,error.type=overloaded,gen_ai.operation.name=chat,gen_ai.provider.name=openai,gen_ai.request.model=gpt-test":   1,
+	}, counts)
 }
 
 func TestObserverWithoutCall(t *testing.T) {
@@ -290,9 +331,9 @@ func TestEndCallFailureWithoutClass(t *testing.T) {
 	assert.Equal(t, codes.Error, s.Status.Code)
 	assert.Equal(t, ErrorTypeOther, attrMap(s.Attributes)["error.type"])
 	assert.Empty(t, s.Events, "no flag, no evaluation event")
-	assert.Equal(t, map[string]map[string]any{
-		MetricCalls: {"dynretry.cohort=control,dynretry.outcome=failure": int64(1)},
-	}, h.metrics(t))
+	m := h.metrics(t)
+	assert.Equal(t, map[string]any{"dynretry.cohort=control,dynretry.outcome=failure,gen_ai.provider.name=_OTHER": int64(1)}, m[MetricCalls])
+	assert.Equal(t, map[string]any{"dynretry.cohort=control,gen_ai.provider.name=_OTHER": histPoint{1, 0}}, m[MetricCallWasted])
 }
 
 func TestNilTelemetry(t *testing.T) {

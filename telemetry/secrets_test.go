@@ -75,6 +75,8 @@ func TestNoSecretsInEvents(t *testing.T) {
 	h := newHarness(t, Options{SpanExporters: traceFile(t, file)})
 	info := treatmentCall("run-canary")
 	info.Flag.Err = errors.New("flag provider: api_key=" + canary + " rejected")
+	info.Flag.Event.Attributes["error.message"] = "flag provider: api_key=" + canary + " rejected"
+	info.Flag.Event.Attributes["feature_flag.result.value"] = map[string]string{"x": canary}
 	ctx, span := h.tel.StartCall(context.Background(), info)
 	key := retry.Key{Provider: retry.OpenAI, Model: "gpt-test", Credential: fakeOpenAIKey} // wrongly raw
 	for i, a := range []retry.Action{retry.Retry, retry.GiveUp} {

@@ -22,15 +22,17 @@ import (
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/sim"
+	"github.com/autopack/dynretry/telemetry/export"
 	"github.com/spf13/cobra"
 )
 
 // demoFlags configure the demo.
 type demoFlags struct {
-	out     string
-	runs    int
-	percent float64
-	seed    uint64
+	out           string
+	runs          int
+	percent       float64
+	seed          uint64
+	metricsListen string
 }
 
 func newDemo() *cobra.Command {
@@ -49,6 +51,9 @@ per-cohort comparison and writes, under --out:
   report.html                              the comparison as a web page
   .autonomous_runs/{run_id}/errors/        the runner's error reports
 
+With --metrics-listen ADDR it also serves Prometheus's /metrics on ADDR while
+it runs (the names are in the README's Telemetry section).
+
 The API key comes from DYNRETRY_DEMO_API_KEY when set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,6 +64,7 @@ The API key comes from DYNRETRY_DEMO_API_KEY when set.`,
 	cmd.Flags().IntVar(&f.runs, "runs", 40, "runs to execute at once")
 	cmd.Flags().Float64Var(&f.percent, "percent", 50, "percentage of runs in the treatment cohort")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 1, "seed of the provider's faults")
+	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `ADDR` (host:port) while the demo runs")
 	return cmd
 }
 
@@ -101,6 +107,9 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if f.percent < 0 || f.percent > 100 {
 		return usageErrorf("--percent must be within [0, 100], got %v", f.percent)
 	}
+	if _, _, err := net.SplitHostPort(f.metricsListen); f.metricsListen != "" && err != nil {
+		return usageErrorf("--metrics-listen wants host:port, such as 127.0.0.1:9464, got %q", f.metricsListen)
+	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
 	}
@@ -131,6 +140,7 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	tel.PrometheusListen, tel.Prometheus = f.metricsListen, export.Prometheus
 	host := new(runner.Host)
 	p, err := plugin.Register(ctx, host, plugin.Options{
 		FlagProvider: rollout.NewPercentProvider(true, f.percent),
@@ -144,6 +154,9 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	})
 
 	fmt.Fprintf(stderr, "dynretry demo: %d runs, %.0f%% with dynretry, against the simulated provider at %s\n", f.runs, f.percent, ln.Addr())
+	if addr := p.Telemetry().MetricsAddr(); addr != "" {
+		fmt.Fprintf(stderr, "serving Prometheus metrics at http://%s/metrics\n", addr)
+	}
 	start := time.Now()
 	var done, calls, failed atomic.Int64
 	stop := make(chan struct{})

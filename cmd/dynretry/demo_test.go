@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"github.com/autopack/dynretry/internal/testutil"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -46,7 +47,8 @@ func TestDemoContract(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr testutil.SyncBuffer
 	const runs = 8 // one run in eight asks the doctor with a prompt too large: an error report
-	require.NoError(t, runDemo(context.Background(), demoFlags{out: out, runs: runs, percent: 50, seed: 1}, &stdout, &stderr))
+	require.NoError(t, runDemo(context.Background(), demoFlags{out: out, runs: runs, percent: 50, seed: 1, metricsListen: "127.0.0.1:0"}, &stdout, &stderr))
+	assert.Regexp(t, `serving Prometheus metrics at http://127\.0\.0\.1:\d+/metrics`, stderr.String())
 
 	// traces.jsonl: one span per line, JSON with Name and Attributes.
 	f, err := os.Open(filepath.Join(out, "traces.jsonl"))
@@ -161,4 +163,11 @@ func TestDemoFlagsChecked(t *testing.T) {
 		require.Error(t, err, "%+v", f)
 		assert.Regexp(t, `^--(runs|percent) must be`, err.Error())
 	}
+}
+
+func TestDemoMetricsListenUsage(t *testing.T) {
+	err := runDemo(context.Background(), demoFlags{out: t.TempDir(), runs: 1, percent: 50, metricsListen: "9464"}, io.Discard, io.Discard)
+	var ue *usageError
+	require.ErrorAs(t, err, &ue)
+	assert.Contains(t, err.Error(), "--metrics-listen wants host:port")
 }

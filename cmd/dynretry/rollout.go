@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ import (
 type rolloutFlags struct {
 	traces     string
 	prometheus string
+	window     time.Duration
 	config     string
 	flagd      string
 	json       bool
@@ -34,7 +36,8 @@ func newRolloutCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollout status|advance|rollback",
 		Short: "Guard the rollout's stages: 10% → 50% → 100%, and back to 0%",
-		Long: `Compares the cohorts (from --traces or --prometheus) and says whether the
+		Long: `Compares the cohorts (from --traces, or from the metrics a Prometheus server
+scraped with --prometheus, over the last --window) and says whether the
 rollout may advance to its next stage (0 → 10 → 50 → 100%), should hold, or
 should return to 0%. It advances only when treatment is, with confidence, not
 worse than control by more than a tolerance on each of: error rate, wasted
@@ -60,7 +63,8 @@ error, or when advance or rollback was not warranted (the file unchanged).`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.traces, "traces", "", "compare the cohorts in this traces `FILE` (JSON lines, as the demo's traces.jsonl)")
-	pf.StringVar(&f.prometheus, "prometheus", "", "compare the cohorts from this Prometheus server (`URL`, HTTP API)")
+	pf.StringVar(&f.prometheus, "prometheus", "", "compare the cohorts from the metrics this Prometheus server scraped (`URL`, HTTP API)")
+	pf.DurationVar(&f.window, "window", 7*24*time.Hour, "with --prometheus: compare the calls of this last `DURATION` (a stage's week)")
 	pf.StringVar(&f.config, "config", "", "the rollout percentage is in this models.yaml `FILE` (default models.yaml)")
 	pf.StringVar(&f.flagd, "flagd", "", "the rollout percentage is in this flagd flag `FILE`")
 	pf.BoolVar(&f.json, "json", false, "print the verdict as JSON")
@@ -150,9 +154,16 @@ func (f *rolloutFlags) data() (dataSource, error) {
 			return s, err
 		}, nil
 	case f.prometheus != "":
-		// The per-cohort counters are exported, but no call-duration
-		// histogram yet, without which the p95 check cannot run.
-		return nil, errors.New("rollout: --prometheus is not supported yet: the metrics have no call durations for the p95 check; use --traces FILE")
+		if f.window <= 0 {
+			return nil, usageErrorf("--window must be positive, got %v", f.window)
+		}
+		return func(ctx context.Context) (*cohort.Summary, error) {
+			s, err := cohort.FromPrometheus(ctx, f.prometheus, f.window, time.Now())
+			if errors.Is(err, cohort.ErrNoCalls) {
+				return cohort.Empty(), nil // no data: the guard holds
+			}
+			return s, err
+		}, nil
 	}
 	return nil, errors.New("rollout: give the data to compare: --traces FILE or --prometheus URL")
 }

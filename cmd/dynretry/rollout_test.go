@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autopack/dynretry/internal/cohort/cohorttest"
+	"github.com/autopack/dynretry/internal/promtest"
 	"github.com/autopack/dynretry/rollout"
 )
 
@@ -173,7 +174,8 @@ func TestRolloutBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"rollout", "status", "--config", cfg}, "--traces FILE or --prometheus URL"},
-		{[]string{"rollout", "status", "--config", cfg, "--prometheus", "http://127.0.0.1:9"}, "not supported yet"},
+		{[]string{"rollout", "status", "--config", cfg, "--prometheus", "http://127.0.0.1:9"}, "prometheus http://127.0.0.1:9: sum by (dynretry_cohort"},
+		{[]string{"rollout", "status", "--config", cfg, "--prometheus", "http://127.0.0.1:9", "--window", "0s"}, "--window must be positive"},
 		{[]string{"rollout", "status", "--config", cfg, "--traces", filepath.Join(t.TempDir(), "none")}, "no such file"},
 		{[]string{"rollout", "status", "--config", filepath.Join(t.TempDir(), "none.yaml"), "--traces", cfg}, "reading the percentage"},
 		{[]string{"rollout", "status", "--config", cfg, "--flagd", cfg, "--traces", cfg}, "none of the others"},
@@ -182,4 +184,54 @@ func TestRolloutBadInput(t *testing.T) {
 		require.Error(t, err, "%v", tc.args)
 		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
 	}
+}
+
+// TestRolloutStatusPrometheus runs the dashboard test's workload
+// (internal/promtest) with a real Prometheus scraping it, and checks that
+// `rollout status --prometheus` sees the same cohorts as `--traces` on the
+// workload's own traces: the same calls, failures, attempts, wasted
+// attempts and classes, and a p95 that differs only by the duration
+// histogram's bucket.
+func TestRolloutStatusPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a workload and Prometheus in real time")
+	}
+	w := promtest.NewWorkload(t)
+	prom := promtest.Start(t, w.MetricsAddr)
+	prom.WaitScraped(t, time.Now())
+	w.Run(t)
+	prom.WaitScraped(t, w.End)
+	cfg, _ := modelsCopy(t)
+
+	fromTraces := statusOf(t, "--traces", w.Traces, "--config", cfg)
+	fromProm := statusOf(t, "--prometheus", prom.URL, "--window", "1h", "--config", cfg)
+	assert.Equal(t, fromTraces["percent"], fromProm["percent"])
+	for _, c := range []string{"treatment", "control"} {
+		tr := fromTraces["cohorts"].(map[string]any)[c].(map[string]any)
+		pr := fromProm["cohorts"].(map[string]any)[c].(map[string]any)
+		t.Logf("%s: traces %v", c, tr)
+		t.Logf("%s: prometheus %v", c, pr)
+		require.Positive(t, tr["calls"], c)
+		for _, k := range []string{"calls", "failed_calls", "attempts", "wasted_attempts", "error_rate", "classes"} {
+			assert.Equal(t, tr[k], pr[k], "%s %s", c, k)
+		}
+		assert.Zero(t, pr["runs"], "runs are not in the metrics")
+		// Each call counts at its duration bucket's upper bound: at or above
+		// the exact figure, and below the next bound (the buckets double).
+		for _, k := range []string{"latency_p50_s", "latency_p95_s"} {
+			exact, bucketed := tr[k].(float64), pr[k].(float64)
+			assert.GreaterOrEqual(t, bucketed, exact, "%s %s", c, k)
+			assert.Less(t, bucketed, 2*exact+0.01, "%s %s", c, k)
+		}
+	}
+	checks := func(s map[string]any) map[string]any {
+		m := map[string]any{}
+		for _, c := range s["checks"].([]any) {
+			m[c.(map[string]any)["name"].(string)] = c.(map[string]any)["treatment"]
+		}
+		return m
+	}
+	tc, pc := checks(fromTraces), checks(fromProm)
+	assert.Equal(t, tc["error_rate"], pc["error_rate"])
+	assert.Equal(t, tc["wasted_per_call"], pc["wasted_per_call"])
 }

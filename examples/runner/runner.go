@@ -148,7 +148,7 @@ func (s *service) Complete(ctx context.Context, call hooks.Call, req hooks.Reque
 		if len(c.Choices) > 0 {
 			text = c.Choices[0].Message.Content
 		}
-		return hooks.Response{Text: text, InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens}, nil
+		return hooks.Response{Text: text, Model: c.Model, InputTokens: c.Usage.PromptTokens, OutputTokens: c.Usage.CompletionTokens}, nil
 	case "anthropic":
 		var opts []anthropicoption.RequestOption
 		if hooks.SDKRetriesOff(ctx) {
@@ -191,7 +191,7 @@ func (s *service) Complete(ctx context.Context, call hooks.Call, req hooks.Reque
 		if err != nil {
 			return hooks.Response{}, err
 		}
-		resp := hooks.Response{Text: r.Text()}
+		resp := hooks.Response{Text: r.Text(), Model: r.ModelVersion}
 		if u := r.UsageMetadata; u != nil {
 			resp.InputTokens, resp.OutputTokens = int64(u.PromptTokenCount), int64(u.CandidatesTokenCount)
 		}
@@ -205,7 +205,7 @@ func anthropicResponse(m *anthropic.Message) hooks.Response {
 	for _, c := range m.Content {
 		b.WriteString(c.Text)
 	}
-	return hooks.Response{Text: b.String(), InputTokens: m.Usage.InputTokens, OutputTokens: m.Usage.OutputTokens}
+	return hooks.Response{Text: b.String(), Model: string(m.Model), InputTokens: m.Usage.InputTokens, OutputTokens: m.Usage.OutputTokens}
 }
 
 // A Step is one LLM call of a phase.
@@ -213,6 +213,9 @@ type Step struct {
 	Role     string // builder, auditor, doctor
 	Provider string // "openai", "anthropic" or "gemini"
 	Request  hooks.Request
+	// Attributes are what a flag rule may target besides the call's fields
+	// (hooks.Call.Attributes), e.g. {"codebase_size": 120000}.
+	Attributes map[string]any
 }
 
 // A Phase is a unit of a run's work: its steps run in order.
@@ -237,7 +240,7 @@ func (r *Runner) Run(ctx context.Context, runID string, phases []Phase) Result {
 	res := Result{RunID: runID}
 	for _, ph := range phases {
 		for _, st := range ph.Steps {
-			call := hooks.Call{RunID: runID, PhaseID: ph.ID, Role: st.Role, Provider: st.Provider, Model: r.model(st.Provider)}
+			call := hooks.Call{RunID: runID, PhaseID: ph.ID, Role: st.Role, Provider: st.Provider, Model: r.model(st.Provider), Attributes: st.Attributes}
 			res.Calls++
 			if err := r.call(ctx, call, st.Request); err != nil {
 				res.Failed++

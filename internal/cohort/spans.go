@@ -291,31 +291,54 @@ func Read(r io.Reader) (*Summary, error) {
 	}
 	slices.SortStableFunc(s.Timeline, func(a, b Event) int { return a.At.Compare(b.At) })
 
+	for _, cohort := range Cohorts {
+		c := s.Cohorts[cohort]
+		c.Runs = len(runs[cohort])
+		for _, x := range calls[cohort] {
+			c.Durations = append(c.Durations, x.dur)
+			c.OK = append(c.OK, x.ok)
+		}
+	}
+	if err := s.finish(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// finish sorts each cohort's durations (OK alike), derives the error
+// rates, the latency quantiles and the reduction from the counts, and
+// returns ErrNoCalls when neither cohort has a call.
+func (s *Summary) finish() error {
 	total := 0
 	for _, cohort := range Cohorts {
 		c := s.Cohorts[cohort]
 		total += c.Calls
-		c.Runs = len(runs[cohort])
-		cs := calls[cohort]
-		slices.SortFunc(cs, func(a, b call) int { return cmp.Compare(a.dur, b.dur) })
-		for _, x := range cs {
-			c.Durations = append(c.Durations, x.dur)
-			c.OK = append(c.OK, x.ok)
+		idx := make([]int, len(c.Durations))
+		for i := range idx {
+			idx[i] = i
 		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(c.Durations[a], c.Durations[b]) })
+		d, ok := make([]float64, len(idx)), make([]bool, len(idx))
+		for i, j := range idx {
+			d[i], ok[i] = c.Durations[j], c.OK[j]
+		}
+		c.Durations, c.OK = d, ok
 		if c.Calls > 0 {
 			c.ErrorRate = float64(c.FailedCalls) / float64(c.Calls)
-			c.LatencyP50S, c.LatencyP95S = c.Durations[rank(0.50, c.Calls)], c.Durations[rank(0.95, c.Calls)]
+		}
+		if n := len(c.Durations); n > 0 {
+			c.LatencyP50S, c.LatencyP95S = c.Durations[rank(0.50, n)], c.Durations[rank(0.95, n)]
 		}
 	}
 	if total == 0 {
-		return nil, ErrNoCalls
+		return ErrNoCalls
 	}
 	t, ctl := s.Cohorts[rollout.Treatment], s.Cohorts[rollout.Control]
 	if t.Calls > 0 && ctl.Calls > 0 && ctl.FailedCalls > 0 {
 		red := 1 - t.ErrorRate/ctl.ErrorRate
 		s.ErrorRateReduction = &red
 	}
-	return s, nil
+	return nil
 }
 
 // class returns the breakdown of class, adding it when new.
