@@ -49,6 +49,8 @@ type Settings struct {
 	// has passed retry.Config.Validate and can be used as is; its Policies
 	// map belongs to this Settings.
 	Engine retry.Config
+	// Proxy configures dynretry proxy.
+	Proxy Proxy
 	// Source names the file read, as given, for logs: "" when no file was
 	// read, and the path followed by
 	// " (no lovable_patterns.p1_dynamic_retry_delays section: defaults)"
@@ -136,6 +138,7 @@ func load(path string, environ []string) (Settings, error) {
 		s.Enabled, s.EnabledFromEnv = b, true
 	}
 	s.Engine = sec.engine()
+	s.Proxy = sec.Proxy.settings()
 	if err := s.Engine.Validate(); err != nil {
 		return Settings{}, engineError(err, origin)
 	}

@@ -157,6 +157,9 @@ func hook(from, to reflect.Value) (any, error) {
 		return from.Interface(), nil
 	}
 	v := valueOf(from)
+	if c, ok := to.Interface().(checker); ok {
+		return c.check(v)
+	}
 	switch to.Type() {
 	case policiesType:
 		m, ok := v.(map[string]any)
