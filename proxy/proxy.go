@@ -188,6 +188,10 @@ func (p *Proxy) Settings() config.Proxy { return p.plugin.Settings().Proxy }
 // Plugin returns the plugin the proxy registered.
 func (p *Proxy) Plugin() *plugin.Plugin { return p.plugin }
 
+// ErrorLog returns a logger for the http.Server that serves the proxy:
+// each line is redacted and logged at level WARN to the plugin's logger.
+func (p *Proxy) ErrorLog() *log.Logger { return p.errorLog }
+
 // Drain makes /healthz of Admin answer 503 from now on, so that a
 // supervisor stops sending while the server drains.
 func (p *Proxy) Drain() { p.draining.Store(true) }

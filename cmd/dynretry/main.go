@@ -60,7 +60,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newExplain(), newDemo(), newReport(), newRolloutCmd(), newSim(), newVersion())
+	root.AddCommand(newExplain(), newDemo(), newProxyCmd(), newReport(), newRolloutCmd(), newSim(), newVersion())
 	usageArgs(root)
 	return root
 }
