@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/autopack/dynretry/hooks"
@@ -37,8 +38,18 @@ func (ex *exchange) reverseProxy() *httputil.ReverseProxy {
 		ModifyResponse: ex.modifyResponse,
 		ErrorHandler:   ex.errorHandler,
 		ErrorLog:       ex.p.errorLog,
+		BufferPool:     &buffers,
 	}
 }
+
+// buffers recycles the buffers responses are copied through.
+var buffers = bufferPool{sync.Pool{New: func() any { return new([32 << 10]byte) }}}
+
+// bufferPool is an httputil.BufferPool of 32 KiB buffers.
+type bufferPool struct{ pool sync.Pool }
+
+func (b *bufferPool) Get() []byte  { return b.pool.Get().(*[32 << 10]byte)[:] }
+func (b *bufferPool) Put(p []byte) { b.pool.Put((*[32 << 10]byte)(p)) }
 
 // rewrite sends the request to the route's upstream, without the
 // X-Autopack-* headers and the client's Accept-Encoding.
