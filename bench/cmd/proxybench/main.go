@@ -81,8 +81,8 @@ const (
 var (
 	out     = flag.String("o", "BENCHMARKS.md", "the file whose proxybench section is (re)written")
 	rate    = flag.Int("rate", goalRate, "requests a second for the latency measure")
-	rounds  = flag.Int("rounds", 40, "rounds of the latency and throughput measures")
-	round   = flag.Duration("slice", 250*time.Millisecond, "how long each path is measured in a round")
+	rounds  = flag.Int("rounds", 20, "rounds of the latency and throughput measures")
+	round   = flag.Duration("slice", time.Second, "how long each path's latency is measured in a round")
 	workers = flag.Int("workers", 16, "clients calling back to back for the throughput measure")
 	runs    = flag.Int("runs", 3, "runs of the processes measure")
 	clients = flag.Int("processes", 4, "client processes sharing the proxy in the processes measure")
@@ -128,15 +128,17 @@ var reqBody = []byte(`{"model":"gpt-4o-mini","max_tokens":200,"messages":[{"role
 type path struct {
 	name string
 	url  string // the chat completions URL
+	pid  int    // the proxy's process, 0 for none
 }
 
 func overhead(md *bytes.Buffer) {
-	upstream := child("upstream", "")
-	paths := []path{
-		{"direct (no proxy)", upstream + "/v1/chat/completions"},
-		{"httputil.ReverseProxy", child("bare", upstream) + "/openai/v1/chat/completions"},
-		{"dynretry proxy, treatment", child("treatment", upstream) + "/openai/v1/chat/completions"},
-		{"dynretry proxy, control", child("control", upstream) + "/openai/v1/chat/completions"},
+	upstream, _ := child("upstream", "")
+	paths := []path{{name: "direct (no proxy)", url: upstream + "/v1/chat/completions"}}
+	for _, p := range []struct{ name, what string }{
+		{"httputil.ReverseProxy", "bare"}, {"dynretry proxy, treatment", "treatment"}, {"dynretry proxy, control", "control"},
+	} {
+		url, pid := child(p.what, upstream)
+		paths = append(paths, path{name: p.name, url: url + "/openai/v1/chat/completions", pid: pid})
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 4096}}
 
@@ -146,11 +148,14 @@ func overhead(md *bytes.Buffer) {
 	}
 	lat := make([][][]time.Duration, len(paths)) // by path, by round
 	thr := make([]float64, len(paths))
+	cpu := make([]time.Duration, len(paths)) // the proxy's CPU time during the latency measure
 	for r := range *rounds {
 		log.Printf("round %d of %d", r+1, *rounds)
 		for i := range paths {
 			j := (i + r) % len(paths) // each round starts with another path
+			before := cpuTime(paths[j].pid)
 			lat[j] = append(lat[j], openLoop(hc, paths[j], *rate, *round))
+			cpu[j] += cpuTime(paths[j].pid) - before
 		}
 		for i := range paths {
 			j := (i + r) % len(paths)
@@ -183,20 +188,22 @@ func overhead(md *bytes.Buffer) {
 	fmt.Fprintf(md, "its reply read whole. *p50* and *p99* are the medians over the rounds of each round's quantile, so that a\n")
 	fmt.Fprintf(md, "moment when the shared machine ran other work does not stand for the path; *pooled p99* is the quantile of all\n")
 	fmt.Fprintf(md, "the path's requests, stalls included. *added* is the path's figure less the direct call's. Throughput: %d\n", *workers)
-	fmt.Fprintf(md, "clients calling back to back, in turns of %s per path and round. The dynretry proxies run the whole call\n", *round/4)
-	fmt.Fprintf(md, "path: the flag evaluated per request, the call and attempt spans, the metrics, the limit key, the body kept\n")
-	fmt.Fprintf(md, "for a retry, and for treatment the engine's pacer.\n\n")
-	fmt.Fprintf(md, "| path | p50 | p99 | added p50 | added p99 | pooled p99 | throughput |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(md, "clients calling back to back, in turns of %s per path and round. *proxy CPU* is the proxy process's CPU\n", *round/4)
+	fmt.Fprintf(md, "time (user and system, from /proc) per request during the latency measure. The dynretry proxies run the\n")
+	fmt.Fprintf(md, "whole call path: the flag evaluated per request, the call and attempt spans, the metrics, the limit key,\n")
+	fmt.Fprintf(md, "the body kept for a retry, and for treatment the engine's pacer.\n\n")
+	fmt.Fprintf(md, "| path | p50 | p99 | added p50 | added p99 | pooled p99 | proxy CPU | throughput |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	added := make([][2]time.Duration, len(paths))
 	for i, p := range paths {
 		p50, p99 := byRound(lat[i], 0.50), byRound(lat[i], 0.99)
 		added[i] = [2]time.Duration{p50 - byRound(lat[0], 0.50), p99 - byRound(lat[0], 0.99)}
-		a50, a99 := "–", "–"
+		a50, a99, c := "–", "–", "–"
 		if i > 0 {
 			a50, a99 = us(added[i][0]), us(added[i][1])
+			c = us(cpu[i] / time.Duration(len(slices.Concat(lat[i]...))))
 		}
-		fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %s | %.0f req/s |\n", p.name, us(p50), us(p99), a50, a99, us(pooled(lat[i], 0.99)),
-			thr[i]/float64(*rounds)/(*round/4).Seconds())
+		fmt.Fprintf(md, "| %s | %s | %s | %s | %s | %s | %s | %.0f req/s |\n", p.name, us(p50), us(p99), a50, a99, us(pooled(lat[i], 0.99)),
+			c, thr[i]/float64(*rounds)/(*round/4).Seconds())
 	}
 	fmt.Fprintf(md, "\nGoals (treatment, the heavier path):\n\n| goal | measured | met |\n|---|---:|:---:|\n")
 	met := func(ok bool) string {
@@ -217,8 +224,8 @@ func overhead(md *bytes.Buffer) {
 }
 
 // child starts `proxybench serve what upstream` and returns the base URL
-// it serves; it ends with this process.
-func child(what, upstream string) string {
+// it serves and its process id; it ends with this process.
+func child(what, upstream string) (string, int) {
 	self, err := os.Executable()
 	check(err)
 	cmd := exec.Command(self, "serve", what, upstream)
@@ -231,7 +238,27 @@ func child(what, upstream string) string {
 	children = append(children, stdin)
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	check(err)
-	return strings.TrimSpace(line)
+	return strings.TrimSpace(line), cmd.Process.Pid
+}
+
+// clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// cpuTime returns the user and system CPU time process pid has used, 0
+// for pid 0.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	// The fields after the command name, which ends with the last ')':
+	// utime is the 14th field of the line, stime the 15th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * clockTick
 }
 
 // children are the stdins of the child processes: closing one ends it.
@@ -407,7 +434,7 @@ func processes(md *bytes.Buffer) {
 	measure := func(procs int) procOutcome {
 		provider, err := sim.New(sim.Config{RPM: simRPM, Burst: simBurst / float64(simRPM), Latency: 20 * time.Millisecond})
 		check(err)
-		url := child("treatment", serve(provider))
+		url, _ := child("treatment", serve(provider))
 		start := time.Now()
 		var cmds []*exec.Cmd
 		var outs []*bytes.Buffer
