@@ -18,16 +18,20 @@ const (
 	invalid     = `{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error","param":"temperature","code":null}}`
 )
 
+// limitedOnce answers the first request 429 (retry after 20 ms), the
+// others 200.
+func limitedOnce(n int, w http.ResponseWriter, r *http.Request) {
+	if n == 1 {
+		status(429, rateLimited, "Retry-After-Ms", "20")(n, w, r)
+		return
+	}
+	ok(n, w, r)
+}
+
 // Treatment: the engine retries within the request, sending the same body
 // again, and the client sees one success.
 func TestTreatmentRetries(t *testing.T) {
-	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		if n == 1 {
-			status(429, rateLimited, "Retry-After-Ms", "20")(n, w, r)
-			return
-		}
-		ok(n, w, r)
-	})
+	up := newUpstream(t, limitedOnce)
 	f := start(t, "", openAI(up, treatment...)...)
 	resp := f.post(t, "/openai/v1/chat/completions", chatBody, proxy.HeaderPhaseID, "phase-1", proxy.HeaderRole, "auditor")
 	body := read(t, resp)
@@ -220,13 +224,7 @@ func TestUpstreamCannotSpoofHeaders(t *testing.T) {
 // A hostile X-Stainless-Timeout is ignored: the call goes on as without it.
 func TestHostileClientTimeout(t *testing.T) {
 	for _, v := range []string{"soon", "-1", "0", "NaN", "Inf", "1e300", "86401", "0x10"} {
-		up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
-			if n == 1 {
-				status(429, rateLimited, "Retry-After-Ms", "20")(n, w, r)
-				return
-			}
-			ok(n, w, r)
-		})
+		up := newUpstream(t, limitedOnce)
 		f := start(t, "", openAI(up, treatment...)...)
 		resp := f.post(t, "/openai/v1/chat/completions", chatBody, "X-Stainless-Timeout", v)
 		read(t, resp)
