@@ -282,7 +282,9 @@ var errCut = errors.New("proxy: the response was cut after it began")
 // A StatusError is a call answered with a failed status.
 type StatusError struct{ Status int }
 
-func (e *StatusError) Error() string { return "proxy: the call failed with HTTP " + strconv.Itoa(e.Status) }
+func (e *StatusError) Error() string {
+	return "proxy: the call failed with HTTP " + strconv.Itoa(e.Status)
+}
 
 // clientTimeout is the largest X-Stainless-Timeout taken as a deadline.
 const clientTimeout = 24 * time.Hour
