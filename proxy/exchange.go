@@ -74,7 +74,7 @@ func (ex *exchange) modifyResponse(resp *http.Response) error {
 	}
 	h.Set(HeaderCohort, string(hooks.CohortOf(ex.ctx)))
 	if resp.StatusCode >= 400 {
-		ex.err = &StatusError{Status: resp.StatusCode}
+		ex.err = statusError(resp.StatusCode)
 		s, _ := hooks.SummaryOf(ex.ctx)
 		setFailure(h, s.Class, s.Attempts, s.Reason)
 	}

@@ -185,9 +185,6 @@ func New(ctx context.Context, o Options) (*Proxy, error) {
 // models.yaml applies to the next request.
 func (p *Proxy) Settings() config.Proxy { return p.plugin.Settings().Proxy }
 
-// Plugin returns the plugin the proxy registered.
-func (p *Proxy) Plugin() *plugin.Plugin { return p.plugin }
-
 // ErrorLog returns a logger for the http.Server that serves the proxy:
 // each line is redacted and logged at level WARN to the plugin's logger.
 func (p *Proxy) ErrorLog() *log.Logger { return p.errorLog }
@@ -279,11 +276,11 @@ func (p *Proxy) forward(ctx context.Context, _ hooks.Call, _ hooks.Request) (_ h
 // errCut is the error of a call whose response broke after it began.
 var errCut = errors.New("proxy: the response was cut after it began")
 
-// A StatusError is a call answered with a failed status.
-type StatusError struct{ Status int }
+// statusError is the error of a call answered with a failed status.
+type statusError int
 
-func (e *StatusError) Error() string {
-	return "proxy: the call failed with HTTP " + strconv.Itoa(e.Status)
+func (e statusError) Error() string {
+	return "proxy: the call failed with HTTP " + strconv.Itoa(int(e))
 }
 
 // clientTimeout is the largest X-Stainless-Timeout taken as a deadline.
