@@ -486,17 +486,16 @@ func processes(md *bytes.Buffer) {
 	fmt.Fprintf(md, "*last refusal* is when the provider refused its last attempt, from the run's start (the processes start\n")
 	fmt.Fprintf(md, "included): a refusal in the first fraction of a second comes before the proxy has seen the limit's headers.\n\n")
 	fmt.Fprintf(md, "| run | processes | succeeded | failed | attempts | wasted per success | last refusal | makespan |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	worst, oneFailed, manyFailed := 0.0, 0, 0
+	worst, oneFailed, manyFailed := 0.0, 0, 0 // worst: of the runs from several processes
 	for r := range *runs {
 		for _, procs := range []int{1, *clients} {
 			log.Printf("processes: run %d, %d process(es)", r+1, procs)
 			o := measure(procs)
 			wasted := float64(o.attempts-o.succeeded) / float64(max(o.succeeded, 1))
-			worst = max(worst, wasted)
 			if procs == 1 {
 				oneFailed = max(oneFailed, o.failed)
 			} else {
-				manyFailed = max(manyFailed, o.failed)
+				worst, manyFailed = max(worst, wasted), max(manyFailed, o.failed)
 			}
 			lastRefusal := "none"
 			if o.lastRefusal > 0 {
@@ -505,13 +504,12 @@ func processes(md *bytes.Buffer) {
 			fmt.Fprintf(md, "| %d | %d | %d | %d | %d | %.3f | %s | %.1f s |\n", r+1, procs, o.succeeded, o.failed, o.attempts, wasted, lastRefusal, o.took.Seconds())
 		}
 	}
-	ok := worst <= 0.02 && manyFailed <= oneFailed
 	verdict := "met"
-	if !ok {
+	if worst > 0.02 || manyFailed > oneFailed {
 		verdict = "**not met**"
 	}
-	fmt.Fprintf(md, "\nGoal %s: at most %.3f wasted attempts per success over the runs; %d failed calls from %d processes, %d from one.\n\n",
-		verdict, worst, manyFailed, *clients, oneFailed)
+	fmt.Fprintf(md, "\nGoal %s: from %d processes, at most %.3f wasted attempts per success and %d failed calls over the runs;\n", verdict, *clients, worst, manyFailed)
+	fmt.Fprintf(md, "from one, at most %d failed calls.\n\n", oneFailed)
 }
 
 // ---- the file ----
