@@ -49,6 +49,7 @@ func TestProxyProcess(t *testing.T) {
 	t.Run("go clients", func(t *testing.T) { testGoClients(t, bin) })
 	t.Run("processes share one pacer", func(t *testing.T) { testProcessesSharePacer(t, bin, nodeDir) })
 	t.Run("hostile requests", func(t *testing.T) { testHostileRequests(t, bin) })
+	t.Run("SIGTERM drains a stream", func(t *testing.T) { testDrain(t, bin) })
 }
 
 func goBin() string {
@@ -106,7 +107,7 @@ func startProxy(t *testing.T, bin string, env ...string) *proxyProc {
 // stop sends SIGTERM and checks that the proxy drains and exits 0.
 func (p *proxyProc) stop(t *testing.T) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.cmd.Process.Signal(syscall.SIGTERM) // once more is harmless; the process may be gone already
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
@@ -479,6 +480,40 @@ func testHostileRequests(t *testing.T, bin string) {
 		assert.NotContains(t, text, "CANARY", what)
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// SIGTERM stops the process from taking connections but lets a stream in
+// flight end whole before it exits 0.
+func testDrain(t *testing.T, bin string) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"n\":1}\n\n")
+		http.NewResponseController(w).Flush()
+		<-release
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer up.Close()
+	p := startProxy(t, bin, append(upstreams(up.URL), "DYNRETRY_PROXY__DRAIN_TIMEOUT=20s")...)
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Post(p.url+"/openai/v1/chat/completions", "application/json", strings.NewReader(`{"model":"m","stream":true}`))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: {\"n\":1}\n", line)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Eventually(t, func() bool { return strings.Contains(p.stderr.String(), "draining") }, 10*time.Second, 10*time.Millisecond)
+	_, err = http.Get(p.url + "/openai/v1/models")
+	assert.Error(t, err, "no new connections while draining")
+	close(release)
+	rest, err := io.ReadAll(br)
+	require.NoError(t, err, "the stream ends whole")
+	assert.Contains(t, string(rest), "[DONE]")
+	p.stop(t) // exits 0, drained
 }
 
 // zeros reads as an endless run of '0'.
