@@ -157,7 +157,7 @@ func hook(from, to reflect.Value) (any, error) {
 		return from.Interface(), nil
 	}
 	v := valueOf(from)
-	if c, ok := to.Interface().(checker); ok {
+	if c, ok := valueOf(to).(checker); ok {
 		return c.check(v)
 	}
 	switch to.Type() {
