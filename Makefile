@@ -5,9 +5,9 @@ GO ?= go
 
 test: deps fmt vet race cover
 
-# The OS packages the tests drive (promtool, Prometheus, Chromium): installed
-# when missing (apt-get, as root), quick when present. The list is in the
-# script.
+# The OS packages the tests drive (promtool, Prometheus, Chromium, Node.js):
+# installed when missing (apt-get, as root); then the Node SDKs of test/node
+# (npm ci from the lockfile). Quick when present. The list is in the script.
 deps:
 	@bash scripts/deps.sh
 

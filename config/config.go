@@ -51,6 +51,8 @@ type Settings struct {
 	Engine retry.Config
 	// Telemetry is the telemetry section.
 	Telemetry Telemetry
+	// Proxy configures dynretry proxy.
+	Proxy Proxy
 	// Source names the file read, as given, for logs: "" when no file was
 	// read, and the path followed by
 	// " (no lovable_patterns.p1_dynamic_retry_delays section: defaults)"
@@ -138,6 +140,7 @@ func load(path string, environ []string) (Settings, error) {
 	s.Enabled, s.RolloutPercent = sec.Enabled, float64(sec.RolloutPercent)
 	s.Telemetry.PrometheusListen = string(sec.Telemetry.PrometheusListen)
 	s.Engine = sec.engine()
+	s.Proxy = sec.Proxy.settings()
 	if err := s.Engine.Validate(); err != nil {
 		return Settings{}, engineError(err, origin)
 	}

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 // defaults is what Load returns without a file or variables.
 func defaults() config.Settings {
-	return config.Settings{Enabled: true, RolloutPercent: 10, Engine: retry.DefaultConfig()}
+	return config.Settings{Enabled: true, RolloutPercent: 10, Engine: retry.DefaultConfig(), Proxy: config.DefaultProxy()}
 }
 
 func fixture(name string) string { return filepath.Join("testdata", name) }
@@ -112,6 +113,14 @@ func TestLoadFile(t *testing.T) {
 							retry.Connection:  {MaxAttempts: 4, Base: 100 * time.Millisecond, Max: 4 * time.Second, Multiplier: 2, Jitter: retry.JitterEqual},
 							retry.Conflict:    {MaxAttempts: 3, Base: 500 * time.Millisecond, Max: 8 * time.Second, Multiplier: 2, Jitter: retry.JitterEqual},
 						},
+					},
+					Proxy: config.Proxy{
+						Listen: ":9000", AdminListen: "127.0.0.1:0",
+						Upstreams: config.Upstreams{
+							OpenAI:    &url.URL{Scheme: "http", Host: "127.0.0.1:8080", Path: "/v1"},
+							Anthropic: &url.URL{Scheme: "https", Host: "gateway.example.com", Path: "/anthropic"},
+						},
+						MaxReplayBody: 512 << 10,
 					},
 				}
 			},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net"
 	"reflect"
 	"regexp"
 	"slices"
@@ -158,6 +157,9 @@ func hook(from, to reflect.Value) (any, error) {
 		return from.Interface(), nil
 	}
 	v := valueOf(from)
+	if c, ok := valueOf(to).(checker); ok {
+		return c.check(v)
+	}
 	switch to.Type() {
 	case policiesType:
 		m, ok := v.(map[string]any)
@@ -228,13 +230,6 @@ func hook(from, to reflect.Value) (any, error) {
 			why = fmt.Sprintf("must be at most %d", maxMultiplier)
 		}
 		return multiplier(f), orNil(from, why)
-	case reflect.TypeFor[listenAddr]():
-		a, ok := v.(string)
-		if !ok {
-			return nil, refuse(from, whyListen)
-		}
-		a = strings.TrimSpace(a)
-		return listenAddr(a), orNil(from, checkListen(a))
 	case reflect.TypeFor[attempts]():
 		n, why := toInt(v)
 		if why == "" && n > maxAttempts {
@@ -295,23 +290,7 @@ const (
 	whyInt      = "want a whole number"
 	whyNumber   = "want a number"
 	whyFinite   = "must be a finite number"
-	whyListen   = `want "host:port", such as "127.0.0.1:9464" or ":9464", or "" for none`
 )
-
-// checkListen says why a is not an address to listen on, or "".
-func checkListen(a string) string {
-	if a == "" {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(a)
-	if err != nil {
-		return whyListen
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "the port must be a number within [0, 65535]"
-	}
-	return ""
-}
 
 // toBool accepts a YAML boolean, the integers 0 and 1, and the strings
 // rollout.ParseSwitch accepts.

@@ -47,6 +47,18 @@
 //	policies.<class>.jitter        "equal", "full" or "none"
 //	telemetry.prometheus_listen    "host:port" to serve Prometheus's /metrics on ("127.0.0.1:9464",
 //	                               ":9464"); "" (the default) serves none
+//	proxy.listen            host:port  127.0.0.1:8787   where dynretry proxy serves
+//	proxy.admin_listen      host:port  127.0.0.1:8788   its /metrics and /healthz
+//	proxy.upstreams.openai     URL  https://api.openai.com   "" turns the route off
+//	proxy.upstreams.anthropic  URL  https://api.anthropic.com
+//	proxy.upstreams.gemini     URL  https://generativelanguage.googleapis.com
+//	proxy.max_replay_body   size      8MiB    [0, 1GiB]: bodies kept for a retry
+//	proxy.drain_timeout     duration  30s     [0, 24h]: a graceful shutdown's bound
+//
+// An upstream is an http or https base URL with no credentials, query or
+// fragment (a trailing "/" is dropped). A size is a whole number of bytes,
+// or a number with a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
+// (powers of 1024).
 //
 // A number too large for its type (a duration above 2562047h, a whole
 // number above 2^63-1, a float beyond 1.8e308) is refused as overflowing.

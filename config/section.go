@@ -22,11 +22,12 @@ type values struct {
 	Probe          probe                  `koanf:"probe"`
 	MinAttemptTime setting                `koanf:"min_attempt_time"`
 	Policies       map[retry.Class]policy `koanf:"policies"`
+	Proxy          proxyValues            `koanf:"proxy"`
 	Telemetry      telemetry              `koanf:"telemetry"`
 }
 
 type telemetry struct {
-	PrometheusListen listenAddr `koanf:"prometheus_listen"`
+	PrometheusListen optionalAddress `koanf:"prometheus_listen"`
 }
 
 type budget struct {
@@ -72,9 +73,6 @@ type (
 	attempts int
 	// multiplier is a policy's growth factor: not 0, at most maxMultiplier.
 	multiplier float64
-	// listenAddr is an address to listen on, "host:port" with a port in
-	// [0, 65535], or "" for none.
-	listenAddr string
 )
 
 // The ranges of the values, also documented in models.yaml.
@@ -110,6 +108,7 @@ func defaults() values {
 		Probe:          probe{Soon: setting(c.Probe.Soon), Interval: setting(c.Probe.Interval)},
 		MinAttemptTime: setting(c.MinAttemptTime),
 		Policies:       make(map[retry.Class]policy, len(c.Policies)),
+		Proxy:          defaultProxy(),
 	}
 	for class, p := range c.Policies {
 		s.Policies[class] = fromPolicy(p)

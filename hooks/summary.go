@@ -68,6 +68,17 @@ func (r *recorder) summary() Summary {
 	return r.s
 }
 
+// SummaryOf returns the Summary of the call ctx belongs to, as its events
+// have made it so far, and whether ctx belongs to one (it does inside
+// Middleware). An HTTP-level caller, such as a proxy answering one call per
+// request, reads it before its response is written.
+func SummaryOf(ctx context.Context) (Summary, bool) {
+	if rec, ok := ctx.Value(recorderKey{}).(*recorder); ok {
+		return rec.summary(), true
+	}
+	return Summary{}, false
+}
+
 // Observe returns an observer that sends every event to next and records it
 // in the call's Summary, when ctx carries one (it does inside Middleware).
 func Observe(next retry.Observer) retry.Observer {

@@ -37,7 +37,7 @@ func TestLibraryDependencies(t *testing.T) {
 		"google.golang.org/grpc", "go.opentelemetry.io/otel/exporters/", "go.opentelemetry.io/contrib/exporters/",
 		"github.com/prometheus/", "github.com/open-feature/go-sdk-contrib/",
 	}
-	for _, pkg := range []string{"plugin", "hooks", "config", "rollout", "telemetry"} {
+	for _, pkg := range []string{"plugin", "hooks", "config", "rollout", "telemetry", "proxy"} {
 		got := deps(t, "github.com/autopack/dynretry/"+pkg)
 		require.NotEmpty(t, got)
 		for _, d := range got {

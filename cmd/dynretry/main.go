@@ -1,5 +1,6 @@
 // Command dynretry is the command-line face of the dynretry engine: explain
-// a captured provider response, run the demo, serve the simulated provider.
+// a captured provider response, run the demo, serve the engine as a local
+// HTTP proxy, serve the simulated provider.
 //
 // Exit status: 0 on success, 1 when the command ran and failed, 2 for a
 // usage error (an unknown command or flag, a wrong number of arguments, a
@@ -60,7 +61,7 @@ func newRoot() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newExplain(), newDemo(), newReport(), newRolloutCmd(), newSim(), newVersion())
+	root.AddCommand(newExplain(), newDemo(), newProxyCmd(), newReport(), newRolloutCmd(), newSim(), newVersion())
 	usageArgs(root)
 	return root
 }

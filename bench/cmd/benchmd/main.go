@@ -6,7 +6,8 @@
 //	go run ./bench/cmd/benchmd [-o BENCHMARKS.md]
 //
 // Run it from anywhere in the module; -o is relative to the current
-// directory.
+// directory. Sections other generators own, between "<!-- NAME: begin -->"
+// and "<!-- NAME: end -->" lines, are kept as they are, after the rest.
 package main
 
 import (
@@ -68,9 +69,22 @@ func main() {
 	docs := docComments(filepath.Join(root, "bench"))
 	var md bytes.Buffer
 	render(&md, r, marks, machine, goVersion, docs)
+	old, err := os.ReadFile(*out)
+	if err != nil && !os.IsNotExist(err) {
+		check(err)
+	}
+	for _, sec := range owned.FindAll(old, -1) {
+		md.WriteString("\n")
+		md.Write(sec)
+	}
 	check(os.WriteFile(*out, md.Bytes(), 0o644))
 	log.Printf("wrote %s", *out)
 }
+
+// owned matches the sections of BENCHMARKS.md that other generators write
+// (bench/cmd/proxybench), each between a line "<!-- NAME: begin -->" and a
+// line "<!-- NAME: end -->": benchmd keeps them, after what it writes.
+var owned = regexp.MustCompile(`(?ms)^<!-- [\w-]+: begin -->$.*?^<!-- [\w-]+: end -->$\n?`)
 
 // command runs name args in dir with env added and returns its stdout;
 // stderr passes through.
