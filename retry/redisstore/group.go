@@ -1,0 +1,471 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/autopack/dynretry/retry"
+)
+
+// An op is one call to Book or Observe, queued for its credential's worker.
+type op struct {
+	model string
+	ask   *retry.Ask        // a booking, or nil for an observation
+	obs   retry.Observation // the observation when ask is nil
+	shift shift             // from the asker's clock to the server's
+	// estimate reports that the asker can estimate the call's tokens
+	// (Ask.Tokens), and has not.
+	estimate bool
+	done     chan answer
+}
+
+// An answer is the worker's to a booking: its verdict, or that the call
+// must first estimate its tokens (the limit has a token window) and ask
+// again.
+type answer struct {
+	v        retry.Verdict
+	estimate bool
+}
+
+// An entry is one state as this process knows it: the credential's or a
+// limit's.
+type entry struct {
+	key string // its Redis key
+	// enc is the state as Redis holds it at version ver, as far as this
+	// process knows (the zero state at version 0 when it knows nothing),
+	// encoded; all times are the server's.
+	enc []byte
+	ver int64
+	// reseed reports that Redis lost the state (a restart, an expiry):
+	// the next compare-and-set writes it back even if unchanged.
+	reseed bool
+	// local, while the breaker is open, is the state this process paces
+	// on alone: a share of enc's (see share).
+	local *retry.PaceState
+	// scaled are local's window intervals as share set them.
+	scaled map[retry.Source]time.Duration
+	// work is the state being computed in a round.
+	work retry.PaceState
+}
+
+// zeroState is the encoding of a state that knows nothing.
+var zeroState = mustEncode(retry.PaceState{})
+
+func mustEncode(s retry.PaceState) []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a PaceState always encodes
+	}
+	return b
+}
+
+// A group is the worker of one credential: the one goroutine of this
+// process that reads and writes the states of the credential and its
+// limits, so that the process's own calls never conflict with each other,
+// and that calls arriving while a round trip is out are batched into the
+// next one.
+type group struct {
+	s     *Store
+	scope retry.Key
+	base  string // the keys' common start: prefix{provider/credential}:
+	ops   chan *op
+	// pending counts ops announced (Store.group) and not yet received: the
+	// worker ends only when none is.
+	pending atomic.Int64
+	// tokens holds, per model, whether its limit has a token window, so
+	// that callers estimate a request's tokens only then.
+	tokens sync.Map
+
+	// Owned by the worker.
+	cred   *entry
+	limits map[string]*entry
+	procs  int       // the credential's processes at the last heartbeat, at least 1
+	beat   time.Time // when the last heartbeat was sent
+}
+
+func newGroup(s *Store, scope retry.Key) *group {
+	base := s.prefix + "{" + string(scope.Provider) + "/" + scope.Credential + "}:"
+	return &group{
+		s: s, scope: scope, base: base, ops: make(chan *op, 1024),
+		cred: &entry{key: base + "c", enc: zeroState}, limits: make(map[string]*entry), procs: 1,
+	}
+}
+
+// limit returns the entry of model's limit.
+func (g *group) limit(model string) *entry {
+	e := g.limits[model]
+	if e == nil {
+		e = &entry{key: g.base + "m:" + model, enc: zeroState}
+		g.limits[model] = e
+	}
+	return e
+}
+
+func (g *group) countsTokens(model string) bool {
+	v, _ := g.tokens.Load(model)
+	b, _ := v.(bool)
+	return b
+}
+
+// run is the worker: it takes the ops in order, batches them, and applies
+// each batch; it ends after groupIdle without work, or when the store
+// closes (once every announced op is answered).
+func (g *group) run() {
+	idle := time.NewTimer(groupIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case o := <-g.ops:
+			g.apply(g.collect(g.take(nil, o), true))
+		case <-idle.C:
+			if g.retire() {
+				return
+			}
+		case <-g.s.closing:
+			for g.pending.Load() > 0 {
+				g.apply(g.collect(g.take(nil, <-g.ops), false))
+			}
+			return
+		}
+		idle.Reset(groupIdle)
+	}
+}
+
+// take appends o to batch.
+func (g *group) take(batch []*op, o *op) []*op {
+	g.pending.Add(-1)
+	return append(batch, o)
+}
+
+// collect adds the ops already queued to batch; when the batch has only
+// observations and wait is set, it waits up to flushDelay for a booking to
+// carry them, unless Redis is down.
+func (g *group) collect(batch []*op, wait bool) []*op {
+	booking := batch[0].ask != nil
+	for {
+		select {
+		case o := <-g.ops:
+			batch = g.take(batch, o)
+			booking = booking || o.ask != nil
+			continue
+		default:
+		}
+		break
+	}
+	if booking || !wait || g.s.down.Load() {
+		return batch
+	}
+	t := time.NewTimer(flushDelay)
+	defer t.Stop()
+	for {
+		select {
+		case o := <-g.ops:
+			batch = g.take(batch, o)
+			if o.ask != nil {
+				return g.collect(batch, false)
+			}
+		case <-t.C:
+			return batch
+		case <-g.s.closing:
+			return batch
+		}
+	}
+}
+
+// retire removes the group from the store when no op is announced, and
+// reports whether it did.
+func (g *group) retire() bool {
+	g.s.mu.Lock()
+	defer g.s.mu.Unlock()
+	if g.pending.Load() > 0 {
+		return false
+	}
+	delete(g.s.groups, g.scope)
+	return true
+}
+
+// maxRounds is how many compare-and-sets a batch may try before it is
+// answered from local state (only under contention no fleet reaches).
+const maxRounds = 10
+
+// apply runs a batch: it computes the ops in order on the states as this
+// process knows them, and writes the result with one compare-and-set; when
+// another process changed a state meanwhile, the reply carries it, and the
+// batch is computed again on it. When Redis fails or is down, the batch is
+// answered from local state.
+func (g *group) apply(batch []*op) {
+	if g.s.down.Load() {
+		g.local(batch)
+		return
+	}
+	g.resume()
+	if !g.s.clock.measured() {
+		if err := g.readClock(); err != nil {
+			g.s.fail(err)
+			g.local(batch)
+			return
+		}
+	}
+	for range maxRounds {
+		entries, answers, now := g.compute(batch)
+		writes := make([]write, len(entries))
+		for i, e := range entries {
+			enc := mustEncode(e.work)
+			writes[i] = write{key: e.key, ver: e.ver, ttl: g.s.ttls.of(&e.work, now)}
+			if e.reseed || !bytes.Equal(enc, e.enc) {
+				writes[i].state = enc
+			}
+		}
+		me := ""
+		if time.Since(g.beat) >= heartbeat {
+			me = g.s.id
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.s.timeout)
+		sent := time.Now()
+		r, err := cas(ctx, g.s.client, writes, g.base+"p", me, g.s.ttls.present)
+		received := time.Now()
+		cancel()
+		g.s.stats.roundTrips.Add(1)
+		if err != nil {
+			g.s.fail(err)
+			g.local(batch)
+			return
+		}
+		g.s.clock.sample(sent, received, r.time)
+		if me != "" {
+			g.beat = sent
+			g.procs = max(r.procs, 1)
+		}
+		if r.ok {
+			for i, e := range entries {
+				if writes[i].state != nil {
+					e.enc, e.ver, e.reseed = writes[i].state, e.ver+1, false
+				}
+			}
+			g.answer(batch, answers, false)
+			return
+		}
+		g.s.stats.conflicts.Add(1)
+		for _, c := range r.stale {
+			e := entries[c.index]
+			e.ver = c.ver
+			if c.state == "" {
+				e.reseed = !bytes.Equal(e.enc, zeroState) // Redis lost it: ours is the best there is
+				continue
+			}
+			e.enc, e.reseed = []byte(c.state), false
+		}
+	}
+	g.local(batch)
+}
+
+// readClock reads the server's clock once, before the first batch.
+func (g *group) readClock() error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.s.timeout)
+	defer cancel()
+	sent := time.Now()
+	t, err := g.s.client.Time(ctx).Result()
+	g.s.stats.roundTrips.Add(1)
+	if err != nil {
+		return err
+	}
+	g.s.clock.sample(sent, time.Now(), t)
+	return nil
+}
+
+// compute applies the batch to fresh copies of the states it touches (the
+// credential's first) and returns them with the bookings' answers (in the
+// askers' clocks) and the latest time of the batch (the server's).
+func (g *group) compute(batch []*op) (entries []*entry, answers []answer, now time.Time) {
+	entries = []*entry{g.cred}
+	decode(g.cred)
+	answers = make([]answer, len(batch))
+	for i, o := range batch {
+		e := g.limit(o.model)
+		if !containsEntry(entries, e) {
+			decode(e)
+			entries = append(entries, e)
+		}
+		if o.ask != nil {
+			a := o.shift.ask(*o.ask)
+			now = later(now, a.Now)
+			if o.estimate && a.Cost.Tokens == 0 && hasTokenWindow(&e.work) {
+				answers[i].estimate = true // nothing booked: the call estimates and asks again
+				continue
+			}
+			answers[i].v = o.shift.verdict(e.work.Book(&g.cred.work, a))
+		} else {
+			ob := o.shift.observation(o.obs)
+			now = later(now, ob.Now)
+			e.work.Observe(&g.cred.work, ob)
+		}
+	}
+	return entries, answers, now
+}
+
+func containsEntry(es []*entry, e *entry) bool {
+	for _, x := range es {
+		if x == e {
+			return true
+		}
+	}
+	return false
+}
+
+// decode sets e.work to a copy of e's state.
+func decode(e *entry) {
+	e.work = retry.PaceState{}
+	if err := json.Unmarshal(e.enc, &e.work); err != nil {
+		// Not a state this version wrote: start afresh, and overwrite it.
+		e.work, e.enc, e.reseed = retry.PaceState{}, zeroState, true
+	}
+}
+
+// answer sends the bookings their verdicts and records the limits' token
+// windows.
+func (g *group) answer(batch []*op, answers []answer, local bool) {
+	for i, o := range batch {
+		e := g.limits[o.model]
+		st := &e.work
+		if local {
+			st = e.local
+		}
+		g.tokens.Store(o.model, hasTokenWindow(st))
+		if o.ask == nil {
+			g.s.stats.observations.Add(1)
+			continue
+		}
+		a := answers[i]
+		if !a.estimate {
+			a.v.Local = local
+			g.s.stats.bookings.Add(1)
+			if local {
+				g.s.stats.local.Add(1)
+			}
+		}
+		o.done <- a
+	}
+}
+
+func hasTokenWindow(s *retry.PaceState) bool {
+	for _, w := range s.Windows {
+		if w.Tokens {
+			return true
+		}
+	}
+	return false
+}
+
+// local answers a batch from local state, while Redis is unavailable: each
+// limit paced on its share of the limit (see share), starting from what the
+// fleet shared last.
+func (g *group) local(batch []*op) {
+	answers := make([]answer, len(batch))
+	if g.cred.local == nil {
+		g.cred.local = g.share(g.cred)
+	}
+	for i, o := range batch {
+		e := g.limit(o.model)
+		if e.local == nil {
+			e.local = g.share(e)
+		}
+		if o.ask != nil {
+			if o.estimate && o.ask.Cost.Tokens == 0 && hasTokenWindow(e.local) {
+				answers[i].estimate = true
+				continue
+			}
+			answers[i].v = o.shift.verdict(e.local.Book(g.cred.local, o.shift.ask(*o.ask)))
+		} else {
+			e.local.Observe(g.cred.local, o.shift.observation(o.obs))
+		}
+		g.rescale(e)
+	}
+	g.answer(batch, answers, true)
+}
+
+// resume drops the local states once Redis answers again: the fleet's
+// states are read back at the next compare-and-set.
+func (g *group) resume() {
+	g.cred.local = nil
+	for _, e := range g.limits {
+		e.local, e.scaled = nil, nil
+	}
+}
+
+// share returns e's state as a share of the limit for one process of the
+// fleet's g.procs: each window refills at 1/procs of its rate (its
+// capacity shrinks alike), and a learned rate is divided as well.
+func (g *group) share(e *entry) *retry.PaceState {
+	decode(e)
+	s := e.work
+	if s.Rate != nil {
+		r := *s.Rate
+		r.Max /= float64(g.procs)
+		s.Rate = &r
+	}
+	s.Recent /= float64(g.procs)
+	e.scaled = make(map[retry.Source]time.Duration)
+	e.local = &s
+	g.rescale(e)
+	return &s
+}
+
+// rescale divides the rate of e.local's windows that a response set anew
+// (PaceState.Observe syncs them to the provider's figures).
+func (g *group) rescale(e *entry) {
+	for i := range e.local.Windows {
+		w := &e.local.Windows[i]
+		if want, ok := e.scaled[w.Reset]; !ok || w.Interval != want {
+			w.Interval *= time.Duration(g.procs)
+			e.scaled[w.Reset] = w.Interval
+		}
+	}
+}
+
+// of is how long Redis keeps s, written at now: the idle time to live past
+// the last instant s names, within the maximum.
+func (l ttls) of(s *retry.PaceState, now time.Time) time.Duration {
+	h := s.Hold
+	for _, w := range s.Windows {
+		h = later(h, w.TAT)
+	}
+	for _, b := range s.Bookings {
+		h = later(h, b.At.Add(time.Minute))
+	}
+	if s.Rate != nil {
+		h = later(h, s.Rate.TAT)
+	}
+	h = later(h, s.ProbeUntil)
+	if b := s.Block; b != nil {
+		h = later(h, later(b.Until, b.Next.Add(b.Every)))
+	}
+	return min(l.idle+max(h.Sub(now), 0), l.max)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// ask, verdict and observation move their times by the shift.
+func (d shift) ask(a retry.Ask) retry.Ask {
+	a.Now, a.NotBefore, a.Deadline = d.in(a.Now), d.in(a.NotBefore), d.in(a.Deadline)
+	a.Booked, a.BookedAt = d.in(a.Booked), d.in(a.BookedAt)
+	return a
+}
+
+func (d shift) verdict(v retry.Verdict) retry.Verdict {
+	v.At, v.Until = d.out(v.At), d.out(v.Until)
+	return v
+}
+
+func (d shift) observation(o retry.Observation) retry.Observation {
+	o.Now, o.Sent = d.in(o.Now), d.in(o.Sent)
+	return o
+}
