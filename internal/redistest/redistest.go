@@ -11,9 +11,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,9 +27,10 @@ import (
 // Server is one redis-server process on 127.0.0.1. Its methods are safe for
 // concurrent use.
 type Server struct {
-	mu   sync.Mutex
-	port int
-	dir  string
+	mu      sync.Mutex
+	port    int
+	dir     string
+	cluster bool // a one-node Redis Cluster holding every slot
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 }
@@ -37,9 +40,15 @@ const startTimeout = 10 * time.Second
 
 // New starts a server for t on a free loopback port and stops it when t
 // ends; it fails t if the server cannot start.
-func New(t testing.TB) *Server {
+func New(t testing.TB) *Server { return newFor(t, false) }
+
+// NewCluster is New for a one-node Redis Cluster that holds every slot: a
+// client reaches it as a cluster (MOVED, CROSSSLOT and all).
+func NewCluster(t testing.TB) *Server { return newFor(t, true) }
+
+func newFor(t testing.TB, cluster bool) *Server {
 	t.Helper()
-	s, err := Start()
+	s, err := start(cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +57,9 @@ func New(t testing.TB) *Server {
 }
 
 // Start starts a server on a free loopback port. Stop stops it.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return start(false) }
+
+func start(cluster bool) (*Server, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, errors.New("redistest: redis-server is not installed: run `make test` (scripts/deps.sh installs it), or install it (Debian: apt-get install -y redis-server)")
 	}
@@ -56,7 +67,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir}
+	s := &Server{dir: dir, cluster: cluster}
 	for range 5 { // a port found free may be taken before the server binds it
 		if s.port, err = freePort(); err != nil {
 			break
@@ -82,9 +93,13 @@ func freePort() (int, error) {
 // start runs redis-server on s.port and waits until it answers. s.mu must
 // be held, or s not yet shared.
 func (s *Server) start() error {
-	cmd := exec.Command("redis-server",
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no", "--loglevel", "warning"}
+	if s.cluster {
+		os.Remove(filepath.Join(s.dir, "nodes.conf")) // a restarted node starts empty
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	cmd := exec.Command("redis-server", args...)
 	cmd.SysProcAttr = sysProcAttr()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -102,6 +117,9 @@ func (s *Server) start() error {
 		}
 		if ping(s.addr(), 200*time.Millisecond) == nil {
 			s.cmd, s.done = cmd, done
+			if s.cluster {
+				return s.claimSlots(deadline)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -134,6 +152,51 @@ func ping(addr string, timeout time.Duration) error {
 	return nil
 }
 
+// claimSlots gives a new cluster node every slot and waits until the
+// cluster is up.
+func (s *Server) claimSlots(deadline time.Time) error {
+	if r, err := command(s.addr(), "CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil || r != "+OK" {
+		return fmt.Errorf("redistest: CLUSTER ADDSLOTSRANGE: %q %v", r, err)
+	}
+	for time.Now().Before(deadline) {
+		if r, err := command(s.addr(), "CLUSTER", "INFO"); err == nil && strings.Contains(r, "cluster_state:ok") {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("redistest: the cluster did not come up")
+}
+
+// command sends one command to addr and returns its reply: a status or
+// error line as is, a bulk string's content.
+func command(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	req := fmt.Sprintf("*%d\r\n", len(args))
+	for _, a := range args {
+		req += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		return "", err
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSpace(line)
+	if n, err := strconv.Atoi(strings.TrimPrefix(line, "$")); err == nil && strings.HasPrefix(line, "$") && n >= 0 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return string(b), err
+	}
+	return line, nil
+}
+
 func (s *Server) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 // Addr returns the server's host:port.
@@ -143,8 +206,14 @@ func (s *Server) Addr() string {
 	return s.addr()
 }
 
-// URL returns the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// URL returns the server's redis:// URL; for a cluster node, the URL that
+// makes redisstore.Open use a cluster client.
+func (s *Server) URL() string {
+	if s.cluster {
+		return "redis://" + s.Addr() + "?addr=" + s.Addr()
+	}
+	return "redis://" + s.Addr()
+}
 
 // signal sends sig to the running server.
 func (s *Server) signal(sig os.Signal) error {

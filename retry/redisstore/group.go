@@ -23,6 +23,14 @@ type op struct {
 	done     chan answer
 }
 
+// urgent reports whether o must reach Redis at once: a booking, or an
+// observation that is news for the fleet (a failure, or what the decision
+// asks of the limit). A success, which only syncs the windows, waits for a
+// booking to carry it.
+func (o *op) urgent() bool {
+	return o.ask != nil || o.obs.Class != "" && o.obs.Class != retry.Canceled || o.obs.Hold.By != ""
+}
+
 // An answer is the worker's to a booking: its verdict, or that the call
 // must first estimate its tokens (the limit has a token window) and ask
 // again.
@@ -142,21 +150,21 @@ func (g *group) take(batch []*op, o *op) []*op {
 }
 
 // collect adds the ops already queued to batch; when the batch has only
-// observations and wait is set, it waits up to flushDelay for a booking to
-// carry them, unless Redis is down.
+// routine observations (see urgent) and wait is set, it waits up to
+// flushDelay for a booking to carry them, unless Redis is down.
 func (g *group) collect(batch []*op, wait bool) []*op {
-	booking := batch[0].ask != nil
+	now := batch[0].urgent()
 	for {
 		select {
 		case o := <-g.ops:
 			batch = g.take(batch, o)
-			booking = booking || o.ask != nil
+			now = now || o.urgent()
 			continue
 		default:
 		}
 		break
 	}
-	if booking || !wait || g.s.down.Load() {
+	if now || !wait || g.s.down.Load() {
 		return batch
 	}
 	t := time.NewTimer(flushDelay)
@@ -165,7 +173,7 @@ func (g *group) collect(batch []*op, wait bool) []*op {
 		select {
 		case o := <-g.ops:
 			batch = g.take(batch, o)
-			if o.ask != nil {
+			if o.urgent() {
 				return g.collect(batch, false)
 			}
 		case <-t.C:

@@ -131,8 +131,8 @@ func New(client redis.UniversalClient, o Options) (*Store, error) {
 //	redis://sentinel:port?master_name=NAME&addr=…        a Sentinel set
 //
 // The options are go-redis's (dial_timeout, pool_size, …). The client
-// bounds each command by Options.Timeout and does not retry: the store's
-// breaker does. Open does not contact the server; a URL it cannot parse is
+// bounds each command by Options.Timeout and neither retries a command nor
+// dials twice: the store's breaker does. Open does not contact the server; a URL it cannot parse is
 // an error that never shows the URL's password.
 func Open(rawURL string, o Options) (*Store, error) {
 	client, err := newClient(rawURL)
@@ -172,21 +172,21 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return fail(err)
 		}
-		fo.ContextTimeoutEnabled, fo.MaxRetries = true, -1
+		fo.ContextTimeoutEnabled, fo.MaxRetries, fo.DialerRetries = true, -1, 1
 		return redis.NewFailoverClient(fo), nil
 	case q.Has("addr"):
 		co, err := redis.ParseClusterURL(rawURL)
 		if err != nil {
 			return fail(err)
 		}
-		co.ContextTimeoutEnabled, co.MaxRetries = true, -1
+		co.ContextTimeoutEnabled, co.MaxRetries, co.DialerRetries = true, -1, 1
 		return redis.NewClusterClient(co), nil
 	}
 	so, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return fail(err)
 	}
-	so.ContextTimeoutEnabled, so.MaxRetries = true, -1
+	so.ContextTimeoutEnabled, so.MaxRetries, so.DialerRetries = true, -1, 1
 	return redis.NewClient(so), nil
 }
 
