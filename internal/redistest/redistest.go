@@ -31,8 +31,8 @@ type Server struct {
 	port    int
 	dir     string
 	cluster bool // a one-node Redis Cluster holding every slot
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd has exited
 }
 
 // startTimeout is how long a server may take to answer its first PING.
