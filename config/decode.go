@@ -157,6 +157,9 @@ func hook(from, to reflect.Value) (any, error) {
 		return from.Interface(), nil
 	}
 	v := valueOf(from)
+	if out, err, ok := hookCoordination(from, v, to.Type()); ok {
+		return out, err
+	}
 	switch to.Type() {
 	case policiesType:
 		m, ok := v.(map[string]any)
@@ -454,6 +457,8 @@ func show(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "null"
+	case hidden:
+		return "(not shown)"
 	case map[string]any:
 		return "{...}"
 	case []any:

@@ -22,6 +22,7 @@ type values struct {
 	Probe          probe                  `koanf:"probe"`
 	MinAttemptTime setting                `koanf:"min_attempt_time"`
 	Policies       map[retry.Class]policy `koanf:"policies"`
+	Coordination   coordination           `koanf:"coordination"`
 }
 
 type budget struct {
@@ -102,6 +103,7 @@ func defaults() values {
 		Probe:          probe{Soon: setting(c.Probe.Soon), Interval: setting(c.Probe.Interval)},
 		MinAttemptTime: setting(c.MinAttemptTime),
 		Policies:       make(map[retry.Class]policy, len(c.Policies)),
+		Coordination:   defaultCoordination(),
 	}
 	for class, p := range c.Policies {
 		s.Policies[class] = fromPolicy(p)
