@@ -44,6 +44,17 @@ const (
 	// AttrOutcome is the final outcome of a call on MetricCalls: "success"
 	// or "failure".
 	AttrOutcome = "dynretry.outcome"
+	// AttrCoordination is on attempt spans when a shared pacing store is in
+	// use (Options.CoordinationDegraded set): "shared", or "local" when the
+	// store answered from its process's own state because the shared one
+	// was unavailable (retry.Event.Local).
+	AttrCoordination = "dynretry.coordination"
+)
+
+// Values of AttrCoordination.
+const (
+	CoordinationShared = "shared"
+	CoordinationLocal  = "local"
 )
 
 // Metric instrument names (OpenTelemetry names; see the package doc for the
@@ -60,6 +71,10 @@ const (
 	// MetricDelay records the delay chosen before each retry, in seconds, by
 	// cohort and class.
 	MetricDelay = "dynretry.retry.delay"
+	// MetricCoordinationDegraded is a gauge, 1 while the shared pacing store
+	// is degraded (Options.CoordinationDegraded reports true), else 0;
+	// exported only when Options.CoordinationDegraded is set.
+	MetricCoordinationDegraded = "dynretry.coordination.degraded"
 )
 
 // Span names.
@@ -121,4 +136,5 @@ var (
 	keyModel      = attribute.Key(AttrModel)
 	keyOutcome    = attribute.Key(AttrOutcome)
 	keySent       = attribute.Key(AttrSent)
+	keyCoord      = attribute.Key(AttrCoordination)
 )

@@ -48,6 +48,11 @@ type Options struct {
 	// MetricReaders read the metrics (export.Prometheus, export.FromEnv's,
 	// tests: sdkmetric.NewManualReader).
 	MetricReaders []sdkmetric.Reader
+	// CoordinationDegraded, when not nil, reports whether the shared pacing
+	// store is degraded (answering from local state): the gauge
+	// MetricCoordinationDegraded reads it at each collection, and attempt
+	// spans carry AttrCoordination. nil means no shared store: neither.
+	CoordinationDegraded func() bool
 }
 
 // shutdown shuts down every exporter and reader of o, for a Setup that
@@ -71,6 +76,8 @@ type Telemetry struct {
 	tp     *sdktrace.TracerProvider
 	mp     *sdkmetric.MeterProvider
 	tracer trace.Tracer
+	// coordinated reports that a shared pacing store is in use.
+	coordinated bool
 
 	attempts metric.Int64Counter
 	calls    metric.Int64Counter
@@ -102,7 +109,7 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 	}
 	t := &Telemetry{tp: sdktrace.NewTracerProvider(tpOpts...), mp: sdkmetric.NewMeterProvider(mpOpts...)}
 	t.tracer = t.tp.Tracer(ScopeName)
-	if err := t.instruments(); err != nil {
+	if err := t.instruments(o.CoordinationDegraded); err != nil {
 		return nil, errors.Join(fmt.Errorf("telemetry: %w", err), t.Shutdown(ctx))
 	}
 	return t, nil
@@ -129,9 +136,9 @@ func newResource(ctx context.Context, name string) (*resource.Resource, error) {
 	return res, nil
 }
 
-func (t *Telemetry) instruments() error {
+func (t *Telemetry) instruments(degraded func() bool) error {
 	m := t.mp.Meter(ScopeName)
-	var errs [4]error
+	var errs [5]error
 	t.attempts, errs[0] = m.Int64Counter(MetricAttempts, metric.WithUnit("{attempt}"),
 		metric.WithDescription("Attempts sent, by cohort, class (failures only) and decision."))
 	t.calls, errs[1] = m.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
@@ -141,6 +148,19 @@ func (t *Telemetry) instruments() error {
 	t.delay, errs[3] = m.Float64Histogram(MetricDelay, metric.WithUnit("s"),
 		metric.WithDescription("Delay chosen before each retry, by cohort and class."),
 		metric.WithExplicitBucketBoundaries(DelayBuckets...))
+	if degraded != nil {
+		t.coordinated = true
+		_, errs[4] = m.Int64ObservableGauge(MetricCoordinationDegraded,
+			metric.WithDescription("1 while the shared pacing store is degraded (each process paces on local state), else 0."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				var v int64
+				if degraded() {
+					v = 1
+				}
+				o.Observe(v)
+				return nil
+			}))
+	}
 	return errors.Join(errs[:]...)
 }
 
