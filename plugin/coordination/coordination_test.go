@@ -35,7 +35,9 @@ func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 const secret = "a fleet secret of 32 characters!"
 
 // host records the transport wrapper a plugin installs.
-type host struct{ transport func(http.RoundTripper) http.RoundTripper }
+type host struct {
+	transport func(http.RoundTripper) http.RoundTripper
+}
 
 func (h *host) WrapLLM(func(hooks.LLMService) hooks.LLMService)                 {}
 func (h *host) WrapErrorReporter(func(hooks.ErrorReporter) hooks.ErrorReporter) {}
