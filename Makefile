@@ -5,7 +5,7 @@ GO ?= go
 
 test: deps fmt vet race cover
 
-# The OS packages the tests drive (promtool, Prometheus, Chromium): installed
+# The OS packages the tests drive (promtool, Prometheus, Chromium, Redis): installed
 # when missing (apt-get, as root), quick when present. The list is in the
 # script.
 deps:

@@ -10,6 +10,7 @@ NEEDS=(
 	"prometheus prometheus" # the server the dashboard test scrapes with
 	"promtool prometheus"   # checks and unit-tests telemetry/alerts.yaml
 	"chromium chromium"     # renders the HTML report headless
+	"redis-server redis-server" # the shared pacing store's tests and the fleet benchmark
 )
 
 missing=()
