@@ -56,6 +56,10 @@ type entry struct {
 	local *retry.PaceState
 	// scaled are local's window intervals as share set them.
 	scaled map[retry.Source]time.Duration
+	// merge, once Redis answers again, is the local state to fold into the
+	// shared one (see fold) at the next compare-and-set: what this process
+	// learned and booked meanwhile.
+	merge *retry.PaceState
 	// work is the state being computed in a round.
 	work retry.PaceState
 }
@@ -91,7 +95,7 @@ type group struct {
 	// Owned by the worker.
 	cred   *entry
 	limits map[string]*entry
-	procs  int       // the credential's processes at the last heartbeat, at least 1
+	procs  int       // the credential's processes at the last round trip, at least 1
 	beat   time.Time // when the last heartbeat was sent
 }
 
@@ -196,15 +200,17 @@ func (g *group) retire() bool {
 	return true
 }
 
-// maxRounds is how many compare-and-sets a batch may try before it is
-// answered from local state (only under contention no fleet reaches).
-const maxRounds = 10
+// A batch tries compare-and-sets until one succeeds, for up to the store's
+// timeout (and at least minRounds of them): past that, under contention no
+// fleet should reach, it is answered from local state.
+const minRounds = 3
 
 // apply runs a batch: it computes the ops in order on the states as this
 // process knows them, and writes the result with one compare-and-set; when
 // another process changed a state meanwhile, the reply carries it, and the
-// batch is computed again on it. When Redis fails or is down, the batch is
-// answered from local state.
+// batch is computed again on it — and answered at once if it then writes
+// nothing, since it was computed on the states as Redis held them. When
+// Redis fails or is down, the batch is answered from local state.
 func (g *group) apply(batch []*op) {
 	if g.s.down.Load() {
 		g.local(batch)
@@ -218,15 +224,27 @@ func (g *group) apply(batch []*op) {
 			return
 		}
 	}
-	for range maxRounds {
+	fresh := false // whether every state of the batch was read in the last reply
+	began := time.Now()
+	for round := 0; round < minRounds || time.Since(began) < g.s.timeout; round++ {
 		entries, answers, now := g.compute(batch)
 		writes := make([]write, len(entries))
+		changed := false
 		for i, e := range entries {
 			enc := mustEncode(e.work)
 			writes[i] = write{key: e.key, ver: e.ver, ttl: g.s.ttls.of(&e.work, now)}
 			if e.reseed || !bytes.Equal(enc, e.enc) {
-				writes[i].state = enc
+				writes[i].state, changed = enc, true
 			}
+		}
+		if fresh && !changed {
+			// Nothing to write (a confirmed place, a refusal): the answers
+			// hold for the states as Redis had them at the last reply.
+			for _, e := range entries {
+				e.merge = nil
+			}
+			g.answer(batch, answers, false)
+			return
 		}
 		me := ""
 		if time.Since(g.beat) >= heartbeat {
@@ -246,13 +264,14 @@ func (g *group) apply(batch []*op) {
 		g.s.clock.sample(sent, received, r.time)
 		if me != "" {
 			g.beat = sent
-			g.procs = max(r.procs, 1)
 		}
+		g.procs = max(r.procs, 1)
 		if r.ok {
 			for i, e := range entries {
 				if writes[i].state != nil {
 					e.enc, e.ver, e.reseed = writes[i].state, e.ver+1, false
 				}
+				e.merge = nil
 			}
 			g.answer(batch, answers, false)
 			return
@@ -267,6 +286,7 @@ func (g *group) apply(batch []*op) {
 			}
 			e.enc, e.reseed = []byte(c.state), false
 		}
+		fresh = true
 	}
 	g.local(batch)
 }
@@ -324,12 +344,16 @@ func containsEntry(es []*entry, e *entry) bool {
 	return false
 }
 
-// decode sets e.work to a copy of e's state.
+// decode sets e.work to a copy of e's state, with what a local state to
+// merge knows folded in.
 func decode(e *entry) {
 	e.work = retry.PaceState{}
 	if err := json.Unmarshal(e.enc, &e.work); err != nil {
 		// Not a state this version wrote: start afresh, and overwrite it.
 		e.work, e.enc, e.reseed = retry.PaceState{}, zeroState, true
+	}
+	if e.merge != nil {
+		fold(&e.work, e.merge)
 	}
 }
 
@@ -388,34 +412,86 @@ func (g *group) local(batch []*op) {
 			}
 			answers[i].v = o.shift.verdict(e.local.Book(g.cred.local, o.shift.ask(*o.ask)))
 		} else {
-			e.local.Observe(g.cred.local, o.shift.observation(o.obs))
+			ob := o.shift.observation(o.obs)
+			if len(e.local.Windows) > 0 {
+				// The provider's counts are the fleet's: synced to them, a
+				// process would spend what the others have booked and it
+				// cannot see. It keeps to its share from what it knew.
+				ob.Limits = nil
+			}
+			e.local.Observe(g.cred.local, ob)
 		}
 		g.rescale(e)
 	}
 	g.answer(batch, answers, true)
 }
 
-// resume drops the local states once Redis answers again: the fleet's
-// states are read back at the next compare-and-set.
+// resume ends the local states once Redis answers again: the fleet's
+// states are read back at the next compare-and-set, and what each local
+// state knows is folded into them.
 func (g *group) resume() {
-	g.cred.local = nil
-	for _, e := range g.limits {
-		e.local, e.scaled = nil, nil
+	for _, e := range append([]*entry{g.cred}, mapValues(g.limits)...) {
+		if e.local != nil {
+			e.merge, e.local, e.scaled = e.local, nil, nil
+		}
 	}
 }
 
+func mapValues(m map[string]*entry) []*entry {
+	out := make([]*entry, 0, len(m))
+	for _, e := range m {
+		out = append(out, e)
+	}
+	return out
+}
+
+// fold adds to s, a shared state, what local, the state a process paced on
+// alone, knows that s may not: a later hold, windows emptier than s has
+// them (the provider's counts of the meantime, and this process's
+// bookings), a block. The rest of s stands.
+func fold(s, local *retry.PaceState) {
+	s.Hold = later(s.Hold, local.Hold)
+	for _, lw := range local.Windows {
+		for i := range s.Windows {
+			if w := &s.Windows[i]; w.Reset == lw.Reset {
+				w.TAT = later(w.TAT, lw.TAT)
+			}
+		}
+	}
+	if s.Block == nil && local.Block != nil {
+		b := *local.Block
+		s.Block = &b
+	}
+}
+
+// localMargin is how far below its even share of a limit a process of a
+// fleet paces on local state: without the others' bookings, it knows only
+// what the provider's responses say remains, and a fleet whose processes
+// each took exactly 1/N would keep the limit's bucket empty, where any
+// jitter is a refusal.
+const localMargin = 1.25
+
+// divisor is what a process divides a limit's rate by on local state: 1
+// alone, else localMargin times the processes of the fleet.
+func (g *group) divisor() float64 {
+	if g.procs <= 1 {
+		return 1
+	}
+	return localMargin * float64(g.procs)
+}
+
 // share returns e's state as a share of the limit for one process of the
-// fleet's g.procs: each window refills at 1/procs of its rate (its
+// fleet (see divisor): each window refills at that share of its rate (its
 // capacity shrinks alike), and a learned rate is divided as well.
 func (g *group) share(e *entry) *retry.PaceState {
 	decode(e)
 	s := e.work
 	if s.Rate != nil {
 		r := *s.Rate
-		r.Max /= float64(g.procs)
+		r.Max /= g.divisor()
 		s.Rate = &r
 	}
-	s.Recent /= float64(g.procs)
+	s.Recent /= g.divisor()
 	e.scaled = make(map[retry.Source]time.Duration)
 	e.local = &s
 	g.rescale(e)
@@ -428,7 +504,7 @@ func (g *group) rescale(e *entry) {
 	for i := range e.local.Windows {
 		w := &e.local.Windows[i]
 		if want, ok := e.scaled[w.Reset]; !ok || w.Interval != want {
-			w.Interval *= time.Duration(g.procs)
+			w.Interval = time.Duration(float64(w.Interval) * g.divisor())
 			e.scaled[w.Reset] = w.Interval
 		}
 	}

@@ -22,7 +22,8 @@ import (
 // the reply is {seconds, microseconds, "stale", processes, i, version,
 // state, …} for each state i (1-based) at another version ("0" and "" for
 // one that does not exist). seconds and microseconds are the server's TIME;
-// processes is the number of processes present, or -1 without a heartbeat.
+// processes is the number of processes present (that sent a heartbeat in
+// the last present milliseconds).
 var casScript = redis.NewScript(`
 local t = redis.call('TIME')
 local n = #KEYS - 1
@@ -33,7 +34,6 @@ for i = 1, n do
     stale[#stale+1] = i
   end
 end
-local procs = -1
 local me = ARGV[3*n+1]
 if me ~= '' then
   local present = tonumber(ARGV[3*n+2])
@@ -41,8 +41,8 @@ if me ~= '' then
   redis.call('ZADD', KEYS[n+1], now, me)
   redis.call('ZREMRANGEBYSCORE', KEYS[n+1], '-inf', now - present)
   redis.call('PEXPIRE', KEYS[n+1], present)
-  procs = redis.call('ZCARD', KEYS[n+1])
 end
+local procs = redis.call('ZCARD', KEYS[n+1])
 if #stale > 0 then
   local reply = {t[1], t[2], 'stale', procs}
   for _, i in ipairs(stale) do
@@ -86,7 +86,7 @@ type current struct {
 type casReply struct {
 	time  time.Time // the server's clock
 	ok    bool
-	procs int // processes present, or -1
+	procs int // processes present
 	stale []current
 }
 

@@ -48,9 +48,9 @@ const (
 	maxTTL = 48 * time.Hour
 	// flushDelay is how long observations wait for a booking to carry
 	// them before they are written on their own.
-	flushDelay = 20 * time.Millisecond
+	flushDelay = 100 * time.Millisecond
 	// probeEvery is how often an open breaker checks the server.
-	probeEvery = time.Second
+	probeEvery = 250 * time.Millisecond
 	// present is how long a process counts toward a credential's fleet
 	// after its last heartbeat; heartbeat is how often it sends one.
 	present   = time.Minute
