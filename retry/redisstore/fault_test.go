@@ -97,8 +97,9 @@ func TestKilledAndRestartedServer(t *testing.T) {
 }
 
 // While Redis is down, a process paces on its share of each limit: the
-// windows refill at 1/N of their rate, N the processes of the credential
-// seen last.
+// windows refill at 1/(1.25·N) of their rate, N the processes of the
+// credential seen last; the provider's counts, the fleet's, do not reset
+// the share.
 func TestLocalShare(t *testing.T) {
 	srv := redistest.New(t)
 	s := [3]*Store{}
@@ -124,15 +125,16 @@ func TestLocalShare(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, v.Local)
 		if i > 0 {
-			assert.Equal(t, 3*time.Second, v.At.Sub(last), "a third of one call a second")
+			assert.Equal(t, 3750*time.Millisecond, v.At.Sub(last), "one call a second, over 1.25 × 3")
 		}
 		last = v.At
 	}
-	// A response syncs the windows to the provider's figures: still a share.
-	require.NoError(t, s[0].Observe(ctx, key, window60(storetest.At(1), storetest.At(1))))
+	// A response saying the window is full (the fleet's count) does not
+	// give the process the whole of it: the line goes on at its share.
+	full := retry.Observation{Now: storetest.At(1), Sent: storetest.At(1), Limits: retry.Limits{{Reset: retry.SourceResetRequests, Limit: 60, Remaining: 60, Until: 0}}}
+	require.NoError(t, s[0].Observe(ctx, key, full))
 	v1, _ := s[0].Book(ctx, key, retry.Ask{Now: storetest.At(1), Cost: retry.Cost{Requests: 1}})
-	v2, _ := s[0].Book(ctx, key, retry.Ask{Now: storetest.At(1), Cost: retry.Cost{Requests: 1}})
-	assert.Equal(t, 3*time.Second, v2.At.Sub(v1.At))
+	assert.Equal(t, 3750*time.Millisecond, v1.At.Sub(last))
 }
 
 // The store works against a Redis Cluster: every key of a credential is in
