@@ -230,3 +230,67 @@ func NewFailures(r, base Result) []int {
 	slices.Sort(out)
 	return out
 }
+
+// Cases are the fleet benchmark's cases for n processes: one process
+// alone (the baseline), n each with its own pacing state, n sharing Redis,
+// and n sharing Redis that is killed at killAt and restarted, empty,
+// downFor later.
+func Cases(n int, killAt, downFor time.Duration) []Case {
+	return []Case{
+		{Name: "1 process", Processes: 1},
+		{Name: fmt.Sprintf("%d processes, each its own state", n), Processes: n},
+		{Name: fmt.Sprintf("%d processes sharing Redis", n), Processes: n, Redis: true},
+		{Name: fmt.Sprintf("%d processes sharing Redis, killed at %v for %v", n, killAt, downFor), Processes: n, Redis: true, KillAt: killAt, DownFor: downFor},
+	}
+}
+
+// RunAll runs the cases in turn.
+func RunAll(ctx context.Context, cfg Config, cases []Case) ([]Result, error) {
+	var out []Result
+	for _, c := range cases {
+		r, err := Run(ctx, cfg, c)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// A Check is one goal, judged on one case.
+type Check struct {
+	Case, What string
+	Got, Want  float64
+	OK         bool
+}
+
+// The fleet's goals with Redis.
+const (
+	GoalWastedPerSuccess = 0.05
+	GoalXBound           = 1.15
+)
+
+// Judge judges the results of Cases (in its order) against the goals: with
+// Redis, no call fails that one process did not fail, at most
+// GoalWastedPerSuccess wasted attempts per success and a makespan of at
+// most GoalXBound times the bound; with Redis killed mid-run and
+// restarted, no call fails that one process did not (none fails for it).
+func Judge(rs []Result) []Check {
+	base := rs[0]
+	var out []Check
+	add := func(r Result, what string, got, want float64) {
+		out = append(out, Check{Case: r.Name, What: what, Got: got, Want: want, OK: got <= want})
+	}
+	for _, r := range rs[1:] {
+		if !r.Redis {
+			continue
+		}
+		add(r, "calls failed that one process did not fail", float64(len(NewFailures(r, base))), 0)
+		if r.KillAt > 0 {
+			continue
+		}
+		add(r, "wasted attempts per success", r.WastedPerSuccess(), GoalWastedPerSuccess)
+		add(r, "makespan over the bound", r.XBound(), GoalXBound)
+	}
+	return out
+}
