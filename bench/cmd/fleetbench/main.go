@@ -46,9 +46,11 @@ const (
 	downFor   = 10 * time.Second
 )
 
-// costCases load the store with 64 callers on one limit.
+// costCases load the store with 64 callers on one limit (and one caller
+// alone, for the round trip without a queue).
 var costCases = []fleet.CostCase{
 	{Name: "MemoryStore, 64 callers, 1,000 attempts/s", Stores: 1, Callers: 64, Rate: 1000, Duration: 5 * time.Second},
+	{Name: "Redis, 1 process × 1 caller, back to back", Stores: 1, Callers: 1, Redis: true, Duration: 5 * time.Second},
 	{Name: "Redis, 1 process × 64 callers, 1,000 attempts/s", Stores: 1, Callers: 64, Rate: 1000, Redis: true, Duration: 5 * time.Second},
 	{Name: "Redis, 1 process × 64 callers, back to back", Stores: 1, Callers: 64, Redis: true, Duration: 5 * time.Second},
 	{Name: "Redis, 8 processes × 8 callers, 200 attempts/s", Stores: 8, Callers: 64, Rate: 200, Redis: true, Duration: 5 * time.Second},
