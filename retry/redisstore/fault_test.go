@@ -141,22 +141,7 @@ func TestLocalShare(t *testing.T) {
 // one slot (no CROSSSLOT).
 func TestCluster(t *testing.T) {
 	srv := redistest.NewCluster(t)
-	storetest.Run(t, storetest.Harness{
-		New: func(t *testing.T) retry.Store { return fixed(t, srv, Options{}) },
-		Forgets: func(t *testing.T, s retry.Store, ks []retry.Key, idle time.Time) {
-			// The expiry is Redis's, as for one server (TestStatesExpire):
-			// here, that every state has a time to live.
-			st := s.(*Store)
-			for _, k := range ks {
-				g, err := st.group(k)
-				require.NoError(t, err)
-				g.pending.Add(-1)
-				ttl, err := st.client.PTTL(context.Background(), g.limit(k.Model).key).Result()
-				require.NoError(t, err)
-				assert.Positive(t, ttl)
-			}
-		},
-	})
+	storetest.Run(t, harness(srv))
 	s := newStore(t, srv, Options{})
 	assert.False(t, bookNow(t, s).Local)
 	assert.Zero(t, s.Stats().Failures)

@@ -100,18 +100,29 @@ type group struct {
 }
 
 func newGroup(s *Store, scope retry.Key) *group {
-	base := s.prefix + "{" + string(scope.Provider) + "/" + scope.Credential + "}:"
+	base := s.base(scope)
 	return &group{
 		s: s, scope: scope, base: base, ops: make(chan *op, 1024),
 		cred: &entry{key: base + "c", enc: zeroState}, limits: make(map[string]*entry), procs: 1,
 	}
 }
 
+// base is the start of every key of the credential scope: the prefix,
+// then the hash tag {provider/credential}, then ":".
+func (s *Store) base(scope retry.Key) string {
+	return s.prefix + "{" + string(scope.Provider) + "/" + scope.Credential + "}:"
+}
+
+// limitKey is the Redis key of key's limit.
+func (s *Store) limitKey(key retry.Key) string {
+	return s.base(key.CredentialScope()) + "m:" + key.Model
+}
+
 // limit returns the entry of model's limit.
 func (g *group) limit(model string) *entry {
 	e := g.limits[model]
 	if e == nil {
-		e = &entry{key: g.base + "m:" + model, enc: zeroState}
+		e = &entry{key: g.s.limitKey(retry.Key{Provider: g.scope.Provider, Model: model, Credential: g.scope.Credential}), enc: zeroState}
 		g.limits[model] = e
 	}
 	return e
