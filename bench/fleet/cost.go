@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,9 @@ type CostResult struct {
 	RoundTrips int64
 	// Conflicts counts the compare-and-sets that met another store's change.
 	Conflicts int64
+	// ScriptMicros is the Redis CPU time per compare-and-set script, in
+	// microseconds (INFO commandstats: evalsha's usec_per_call).
+	ScriptMicros float64
 }
 
 // warmUp is how long a cost case runs before it is measured.
@@ -85,6 +90,12 @@ func Cost(ctx context.Context, c CostCase, redisURL string) (CostResult, error) 
 	begin := time.Now()
 	measure := begin.Add(warmUp) // connections dialled, the script loaded, the clock read
 	stop := measure.Add(c.Duration)
+	var admin *redis.Client
+	if c.Redis {
+		o, _ := redis.ParseURL(redisURL)
+		admin = redis.NewClient(o)
+		defer admin.Close()
+	}
 	var rtts0, conflicts0 int64
 	var wg sync.WaitGroup
 	wg.Go(func() { // the counts when the measure begins
@@ -92,6 +103,9 @@ func Cost(ctx context.Context, c CostCase, redisURL string) (CostResult, error) 
 		rtts0 = rtts.n.Load()
 		for _, s := range shared {
 			conflicts0 += s.Stats().Conflicts
+		}
+		if admin != nil {
+			admin.ConfigResetStat(ctx)
 		}
 	})
 	for i := range c.Callers {
@@ -126,6 +140,13 @@ func Cost(ctx context.Context, c CostCase, redisURL string) (CostResult, error) 
 		res.Conflicts += s.Stats().Conflicts
 	}
 	res.Conflicts -= conflicts0
+	if admin != nil {
+		info, err := admin.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return res, err
+		}
+		res.ScriptMicros = usecPerCall(info, "evalsha")
+	}
 	res.RoundTrips = rtts.n.Load() - rtts0
 	all := slices.Concat(lat...)
 	slices.Sort(all)
@@ -135,4 +156,21 @@ func Cost(ctx context.Context, c CostCase, redisURL string) (CostResult, error) 
 		res.P50, res.P99 = all[n/2], all[min(n-1, n*99/100)]
 	}
 	return res, ctx.Err()
+}
+
+// usecPerCall reads a command's usec_per_call from INFO commandstats, or 0.
+func usecPerCall(info, command string) float64 {
+	for _, line := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+command+":")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+	}
+	return 0
 }

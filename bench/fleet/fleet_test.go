@@ -71,6 +71,7 @@ func TestCost(t *testing.T) {
 		assert.GreaterOrEqual(t, r.P99, r.P50)
 		if c.Redis {
 			assert.Positive(t, r.RoundTrips)
+			assert.Positive(t, r.ScriptMicros, "Redis's own count of the script's time")
 		} else {
 			assert.Zero(t, r.RoundTrips)
 		}

@@ -176,10 +176,11 @@ func render(w *bytes.Buffer, rs []fleet.Result, checks []fleet.Check, costs []fl
 	p("")
 	p("`fleet.Cost`: callers on one limit, each attempt a `Book` (timed) then an `Observe` of its success, for %v", costCases[0].Duration)
 	p("after %v of warm-up, against one local redis-server (loopback); *processes* are separate stores with", 500*time.Millisecond)
-	p("their own connections, as separate processes would be. *Added* is over the `MemoryStore` at the same load.")
+	p("their own connections, as separate processes would be. *Added* is over the `MemoryStore` at the same load;")
+	p("*Redis µs/script* is Redis's own CPU time per script (`INFO commandstats`, evalsha's `usec_per_call`).")
 	p("")
-	p("| load | attempts/s | Book p50 | Book p99 | added p50 | added p99 | Redis round trips/attempt | conflicts/attempt |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|")
+	p("| load | attempts/s | Book p50 | Book p99 | added p50 | added p99 | Redis round trips/attempt | conflicts/attempt | Redis µs/script |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	mem := costs[0]
 	for _, c := range costs {
 		added := func(d, m time.Duration) string {
@@ -188,8 +189,12 @@ func render(w *bytes.Buffer, rs []fleet.Result, checks []fleet.Check, costs []fl
 			}
 			return fmtDur(d - m)
 		}
-		p("| %s | %.0f | %s | %s | %s | %s | %.3f | %.3f |", c.Name, c.PerSecond, fmtDur(c.P50), fmtDur(c.P99),
-			added(c.P50, mem.P50), added(c.P99, mem.P99), c.RoundTripsPerAttempt(), float64(c.Conflicts)/float64(max(c.Attempts, 1)))
+		micros := "-"
+		if c.Redis {
+			micros = fmt.Sprintf("%.0f", c.ScriptMicros)
+		}
+		p("| %s | %.0f | %s | %s | %s | %s | %.3f | %.3f | %s |", c.Name, c.PerSecond, fmtDur(c.P50), fmtDur(c.P99),
+			added(c.P50, mem.P50), added(c.P99, mem.P99), c.RoundTripsPerAttempt(), float64(c.Conflicts)/float64(max(c.Attempts, 1)), micros)
 	}
 	p("")
 }
