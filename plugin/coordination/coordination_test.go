@@ -49,7 +49,7 @@ func redisEnv(srv *redistest.Server, extra ...string) []string {
 		"DYNRETRY_COORDINATION__BACKEND=redis",
 		"DYNRETRY_COORDINATION__REDIS_URL=" + srv.URL(),
 		"DYNRETRY_COORDINATION__CREDENTIAL_SECRET=" + secret,
-		"DYNRETRY_COORDINATION__TIMEOUT=50ms",
+		"DYNRETRY_COORDINATION__TIMEOUT=1s", // a stall of the test machine must not look like a Redis fault
 	}, extra...)
 }
 

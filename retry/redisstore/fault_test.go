@@ -31,7 +31,7 @@ func bookNow(t *testing.T, s *Store) retry.Verdict {
 // it back.
 func TestPausedServer(t *testing.T) {
 	srv := redistest.New(t)
-	s := newStore(t, srv, Options{Timeout: 50 * time.Millisecond})
+	s := newStore(t, srv, Options{Timeout: 200 * time.Millisecond})
 	require.False(t, bookNow(t, s).Local)
 	require.False(t, s.Degraded())
 
