@@ -5,9 +5,10 @@ GO ?= go
 
 test: deps fmt vet race cover
 
-# The OS packages the tests drive (promtool, Prometheus, Chromium, Node.js):
-# installed when missing (apt-get, as root); then the Node SDKs of test/node
-# (npm ci from the lockfile). Quick when present. The list is in the script.
+# The OS packages the tests drive (promtool, Prometheus, Chromium, Redis,
+# Node.js): installed when missing (apt-get, as root); then the Node SDKs of
+# test/node (npm ci from the lockfile). Quick when present. The list is in the
+# script.
 deps:
 	@bash scripts/deps.sh
 

@@ -53,6 +53,9 @@ type Settings struct {
 	Telemetry Telemetry
 	// Proxy configures dynretry proxy.
 	Proxy Proxy
+	// Coordination says where pacing state is kept: in the process, or in
+	// Redis, shared by the fleet.
+	Coordination Coordination
 	// Source names the file read, as given, for logs: "" when no file was
 	// read, and the path followed by
 	// " (no lovable_patterns.p1_dynamic_retry_delays section: defaults)"
@@ -143,6 +146,10 @@ func load(path string, environ []string) (Settings, error) {
 	s.Proxy = sec.Proxy.settings()
 	if err := s.Engine.Validate(); err != nil {
 		return Settings{}, engineError(err, origin)
+	}
+	s.Coordination = sec.Coordination.settings()
+	if err := coordinationError(s.Coordination, origin); err != nil {
+		return Settings{}, err
 	}
 	return s, nil
 }

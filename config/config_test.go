@@ -15,7 +15,8 @@ import (
 
 // defaults is what Load returns without a file or variables.
 func defaults() config.Settings {
-	return config.Settings{Enabled: true, RolloutPercent: 10, Engine: retry.DefaultConfig(), Proxy: config.DefaultProxy()}
+	return config.Settings{Enabled: true, RolloutPercent: 10, Engine: retry.DefaultConfig(), Proxy: config.DefaultProxy(),
+		Coordination: config.Coordination{Backend: config.BackendMemory, KeyPrefix: "dynretry:", Timeout: 50 * time.Millisecond}}
 }
 
 func fixture(name string) string { return filepath.Join("testdata", name) }
@@ -96,6 +97,8 @@ func TestLoadFile(t *testing.T) {
 					RolloutPercent: 50.5,
 					Telemetry:      config.Telemetry{PrometheusListen: "[::1]:9464"},
 					Source:         fixture("full.yaml"),
+					Coordination: config.Coordination{Backend: config.BackendRedis, RedisURL: "rediss://user:pw@redis.internal:6380/2",
+						KeyPrefix: "autopack:retry:", Timeout: 20 * time.Millisecond, CredentialSecret: "a fleet secret of 32 characters!"},
 					Engine: retry.Config{
 						MaxHint:        90 * time.Second,
 						Spread:         0.25,

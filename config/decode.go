@@ -457,6 +457,8 @@ func show(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "null"
+	case hidden:
+		return "(not shown)"
 	case map[string]any:
 		return "{...}"
 	case []any:

@@ -60,6 +60,17 @@
 // or a number with a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB
 // (powers of 1024).
 //
+//	coordination.backend           "memory" or "redis"      memory
+//	coordination.redis_url         a redis://, rediss:// or unix:// URL; required with redis
+//	coordination.key_prefix        string without braces    "dynretry:"
+//	coordination.timeout           duration  50ms    [1ms, 10s]
+//	coordination.credential_secret string of at least 16 bytes; required with redis
+//
+// An error about coordination.redis_url or coordination.credential_secret
+// never shows the value: a URL may hold a password. The coordination keys
+// are read at startup; a later change of them applies at the next start
+// (see [Coordination]).
+//
 // A number too large for its type (a duration above 2562047h, a whole
 // number above 2^63-1, a float beyond 1.8e308) is refused as overflowing.
 // Key names are matched exactly ("Enabled" is an unknown key).

@@ -33,8 +33,8 @@ func TestLoadFileErrors(t *testing.T) {
 		"root_list":             {want: "yaml: unmarshal errors: line 1: cannot unmarshal !!seq into map[string]interface {}"},
 		"patterns_scalar":       {want: `lovable_patterns = "yes": want a map of patterns`},
 		"section_list":          {want: sec + " = [...]: want a map of settings"},
-		"unknown_key":           {want: sec + ".polices: unknown key (want one of budget, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
-		"dotted_key":            {want: sec + ".budget.ratio: unknown key (want one of budget, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
+		"unknown_key":           {want: sec + ".polices: unknown key (want one of budget, coordination, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
+		"dotted_key":            {want: sec + ".budget.ratio: unknown key (want one of budget, coordination, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
 		"unknown_budget_key":    {want: sec + ".budget.size: unknown key (want one of max_tokens, ratio)"},
 		"unknown_policy_field":  {want: sec + ".policies.rate_limited.attempts: unknown key (want one of base, jitter, max, max_attempts, multiplier)"},
 		"unknown_class":         {want: sec + ".policies.rate_limit: unknown error class (want one of rate_limited, quota_exhausted, request_too_large, overloaded, server_error, timeout, connection, conflict, context_length, auth, invalid_request, canceled)"},
@@ -85,7 +85,7 @@ func TestLoadFileErrors(t *testing.T) {
 		"multiplier_huge":       {want: sec + `.policies.conflict.multiplier = 1e+300: must be at most 10`},
 		"max_tokens_billion":    {want: sec + `.budget.max_tokens = 1e+09: must be within [-1e+06, 1e+06]`},
 		"rollout_overflow":      {want: sec + `.rollout_percent = "1e400": overflows: must be a finite number`},
-		"key_case":              {want: sec + ".Enabled: unknown key (want one of budget, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
+		"key_case":              {want: sec + ".Enabled: unknown key (want one of budget, coordination, enabled, max_hint, min_attempt_time, overload, policies, probe, proxy, rollout_percent, spread, spread_max, spread_min, telemetry)"},
 	}
 	files, err := filepath.Glob(filepath.Join("testdata", "bad", "*.yaml"))
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ type values struct {
 	Probe          probe                  `koanf:"probe"`
 	MinAttemptTime setting                `koanf:"min_attempt_time"`
 	Policies       map[retry.Class]policy `koanf:"policies"`
+	Coordination   coordination           `koanf:"coordination"`
 	Proxy          proxyValues            `koanf:"proxy"`
 	Telemetry      telemetry              `koanf:"telemetry"`
 }
@@ -109,6 +110,7 @@ func defaults() values {
 		MinAttemptTime: setting(c.MinAttemptTime),
 		Policies:       make(map[retry.Class]policy, len(c.Policies)),
 		Proxy:          defaultProxy(),
+		Coordination:   defaultCoordination(),
 	}
 	for class, p := range c.Policies {
 		s.Policies[class] = fromPolicy(p)

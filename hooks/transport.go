@@ -18,6 +18,7 @@ type Transport struct {
 	base     http.RoundTripper
 	engine   *retry.Transport
 	observer retry.Observer
+	creds    *retry.Credentials
 }
 
 // NewTransport returns a Transport sending through base (nil means
@@ -27,7 +28,9 @@ func NewTransport(base http.RoundTripper, r *retry.Retrier, obs retry.Observer) 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &Transport{base: base, engine: &retry.Transport{Base: base, Retrier: r, Key: requestKey}, observer: obs}
+	t := &Transport{base: base, observer: obs, creds: r.Credentials()}
+	t.engine = &retry.Transport{Base: base, Retrier: r, Key: t.requestKey}
+	return t
 }
 
 // RoundTrip implements http.RoundTripper. A failed response that the engine
@@ -52,7 +55,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // decision the SDK takes by its own rule (retry.SDKDecision).
 func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	key := requestKey(req)
+	key := t.requestKey(req)
 	attempt := 1
 	if n, err := strconv.Atoi(req.Header.Get("X-Stainless-Retry-Count")); err == nil && n >= 0 {
 		attempt = n + 1
@@ -69,10 +72,11 @@ func (t *Transport) observe(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// requestKey is retry.RequestKey, with the provider the runner named for
-// the call when the host alone does not tell (a gateway, a proxy).
-func requestKey(req *http.Request) retry.Key {
-	k := retry.RequestKey(req)
+// requestKey is the RequestKey of the retrier's Credentials, with the
+// provider the runner named for the call when the host alone does not tell
+// (a gateway, a proxy).
+func (t *Transport) requestKey(req *http.Request) retry.Key {
+	k := t.creds.RequestKey(req)
 	if c, ok := telemetry.CallFrom(req.Context()); ok && k.Provider == retry.Generic && c.Provider != "" {
 		k.Provider = retry.Provider(c.Provider)
 	}

@@ -13,7 +13,9 @@
 //
 // The plugin compiles no exporter: where telemetry goes is chosen by the
 // caller in Options.Telemetry, with package telemetry/export (the standard
-// OTEL_* variables, a trace file, Prometheus).
+// OTEL_* variables, a trace file, Prometheus). Nor does it compile the Redis
+// client: a runner whose fleet shares pacing state (coordination.backend:
+// redis) passes plugin/coordination's Open as Options.OpenStore.
 package plugin
 
 import (
@@ -65,14 +67,32 @@ type Options struct {
 	// the rollout's percentage (rollout.Rollout.Percent: the configuration's,
 	// or LOVABLE_DYNAMIC_RETRY_DELAYS's 0 or 100).
 	Telemetry telemetry.Options
-	// Store keeps pacing state; nil means in process memory. Executors that
-	// share a Store hold back each other's calls to a limit.
+	// Store keeps pacing state; nil means the store the configuration's
+	// coordination section names: in process memory, or shared through
+	// OpenStore. Executors that share a Store hold back each other's calls
+	// to a limit.
 	Store retry.Store
+	// OpenStore opens the shared store when the configuration names one
+	// (coordination.backend: redis) and Store is nil: pass
+	// coordination.Open (package plugin/coordination). nil: Register fails
+	// for such a configuration, saying so. The plugin closes the store at
+	// Shutdown, and reports it degraded through telemetry.
+	OpenStore func(ctx context.Context, c config.Coordination, log *slog.Logger) (SharedStore, error)
 	// RunID, when set, names the run this executor runs: Register logs the
 	// run's cohort at startup.
 	RunID string
 	// Logger receives startup and reload messages; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// A SharedStore is a pacing store that processes share.
+type SharedStore interface {
+	retry.Store
+	// Degraded reports whether the store answers from its process's own
+	// state because the shared one is unavailable.
+	Degraded() bool
+	// Close writes what is pending and releases the store.
+	Close() error
 }
 
 // A Plugin is dynretry registered with a runner. Its methods are safe for
@@ -93,6 +113,7 @@ type Plugin struct {
 	observer  retry.Observer
 	rollout   atomic.Pointer[rollout.Rollout] // set once Register has built it
 	telemetry *telemetry.Telemetry
+	shared    atomic.Pointer[sharedStore] // the store OpenStore opened, if any
 	reloads   metric.Int64Counter
 	log       *slog.Logger
 	stopWatch func()
@@ -128,6 +149,13 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	if tel.RolloutPercent == nil {
 		tel.RolloutPercent = p.rolloutPercent
 	}
+	if tel.CoordinationDegraded == nil {
+		if d, ok := o.Store.(interface{ Degraded() bool }); ok {
+			tel.CoordinationDegraded = d.Degraded
+		} else if o.Store == nil && s.Coordination.Backend != config.BackendMemory {
+			tel.CoordinationDegraded = p.degraded
+		}
+	}
 	if p.telemetry, err = telemetry.Setup(ctx, tel); err != nil {
 		return nil, fmt.Errorf("dynretry: %w", err)
 	}
@@ -151,12 +179,12 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 		return p, fmt.Errorf("dynretry: rollout: %w", err)
 	}
 	p.rollout.Store(ro)
-	store := o.Store
-	if store == nil {
-		store = new(retry.MemoryStore)
+	store, creds, err := p.store(ctx, o, s.Coordination)
+	if err != nil {
+		return p, err
 	}
 	p.observer = hooks.Observe(p.telemetry.Observer())
-	p.engineOpt = []retry.Option{retry.WithObserver(p.observer), retry.WithStore(store)}
+	p.engineOpt = []retry.Option{retry.WithObserver(p.observer), retry.WithStore(store), retry.WithCredentials(creds)}
 	r, err := retry.New(s.Engine, p.engineOpt...)
 	if err != nil {
 		return p, fmt.Errorf("dynretry: %w", err)
@@ -171,7 +199,7 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	host.WrapErrorReporter(hooks.Reporter)
 	host.WrapTransport(func(base http.RoundTripper) http.RoundTripper { return &liveTransport{base: base, p: p} })
 
-	attrs := []any{"config", s.Source}
+	attrs := []any{"config", s.Source, "coordination", s.Coordination.Backend}
 	if p.Percent != nil {
 		attrs = append(attrs, "enabled", s.Enabled, "rollout_percent", s.RolloutPercent)
 	} else {
@@ -186,6 +214,43 @@ func Register(ctx context.Context, host hooks.Host, o Options) (p *Plugin, err e
 	}
 	p.log.Info("dynretry registered", attrs...)
 	return p, nil
+}
+
+// store returns the pacing store and the credentials that name API keys in
+// it: o.Store, else the configuration's (in memory, or the shared one
+// o.OpenStore opens).
+func (p *Plugin) store(ctx context.Context, o Options, c config.Coordination) (retry.Store, *retry.Credentials, error) {
+	var creds *retry.Credentials
+	if c.CredentialSecret != "" {
+		var err error
+		if creds, err = retry.NewCredentials([]byte(c.CredentialSecret)); err != nil {
+			return nil, nil, fmt.Errorf("dynretry: coordination.credential_secret: %w", err) // config checked it: not expected
+		}
+	}
+	switch {
+	case o.Store != nil:
+		return o.Store, creds, nil
+	case c.Backend == config.BackendMemory:
+		return new(retry.MemoryStore), creds, nil
+	case o.OpenStore == nil:
+		return nil, nil, fmt.Errorf("dynretry: coordination.backend is %q, but this program cannot open that store: it must set plugin.Options.OpenStore (plugin/coordination.Open)", c.Backend)
+	}
+	s, err := o.OpenStore(ctx, c, p.log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dynretry: %w", err)
+	}
+	p.shared.Store(&sharedStore{s})
+	return s, creds, nil
+}
+
+// sharedStore holds the store OpenStore opened.
+type sharedStore struct{ SharedStore }
+
+// degraded reports whether the shared store is degraded; false before it
+// is opened.
+func (p *Plugin) degraded() bool {
+	s := p.shared.Load()
+	return s != nil && s.Degraded()
 }
 
 // Settings returns the configuration in force: the one Register loaded, or
@@ -205,6 +270,12 @@ func (p *Plugin) reload(s config.Settings, err error) {
 		p.log.Error("dynretry: models.yaml change refused; the last good configuration stays in force", "error", err)
 		return
 	}
+	if old := p.settings.Load().Coordination; s.Coordination != old {
+		// The store and the credentials' names are the process's: they
+		// change at the next start.
+		s.Coordination = old
+		p.log.Warn("dynretry: the coordination section of models.yaml changed: it applies at the next start; the rest applies now")
+	}
 	p.engine.Store(r)
 	if p.Percent != nil {
 		p.Percent.Set(s.Enabled, s.RolloutPercent)
@@ -218,13 +289,17 @@ func (p *Plugin) reload(s config.Settings, err error) {
 	p.log.Info("dynretry: models.yaml reloaded", "config", s.Source, "enabled", s.Enabled, "rollout_percent", s.RolloutPercent)
 }
 
-// Shutdown stops watching models.yaml, shuts the rollout down and flushes
-// telemetry. It is safe to call more than once.
+// Shutdown stops watching models.yaml, shuts the rollout down, closes the
+// shared store it opened (writing what is pending) and flushes telemetry.
+// It is safe to call more than once.
 func (p *Plugin) Shutdown(ctx context.Context) error {
 	p.stopWatch()
 	var errs []error
 	if ro := p.rollout.Load(); ro != nil {
 		errs = append(errs, ro.Shutdown(ctx))
+	}
+	if s := p.shared.Load(); s != nil {
+		errs = append(errs, s.Close())
 	}
 	if p.telemetry != nil {
 		errs = append(errs, p.telemetry.Shutdown(ctx))

@@ -74,7 +74,7 @@ func (c *call) ready(ctx context.Context, replay error) bool {
 			if v.Booked {
 				c.release(ctx, v.At)
 			}
-			c.stop(ctx, began, d)
+			c.stop(ctx, began, d, v.Local)
 			return false
 		}
 		slept := d.Delay > 0
@@ -136,12 +136,13 @@ func live(ctx context.Context) context.Context {
 	return ctx
 }
 
-// stop records a give-up decided before an attempt was sent.
-func (c *call) stop(ctx context.Context, began time.Time, d Decision) {
+// stop records a give-up decided before an attempt was sent; local is the
+// last verdict's Local.
+func (c *call) stop(ctx context.Context, began time.Time, d Decision, local bool) {
 	now := c.r.now()
 	c.waited += now.Sub(began)
 	c.last = d
-	c.observe(ctx, Event{Key: c.key, Decision: d, Start: now, End: now, Queued: now.Sub(began), Waited: c.waited})
+	c.observe(ctx, Event{Key: c.key, Decision: d, Start: now, End: now, Queued: now.Sub(began), Waited: c.waited, Local: local})
 }
 
 // decide records the outcome of the attempt just made, updates the pacer
@@ -168,7 +169,7 @@ func (c *call) decide(ctx context.Context, o Outcome) Decision {
 	_ = c.r.store.Observe(live(ctx), c.key, Observation{Now: now, Sent: c.pace.At, Class: d.Class, Limits: a.Limits, Hold: d.Hold})
 
 	c.last, c.notBefore = d, now.Add(d.Delay)
-	c.observe(ctx, Event{Key: c.key, Decision: d, Sent: true, Start: c.pace.At, End: now, Queued: c.queued, Waited: c.waited})
+	c.observe(ctx, Event{Key: c.key, Decision: d, Sent: true, Start: c.pace.At, End: now, Queued: c.queued, Waited: c.waited, Local: c.pace.Local})
 	return d
 }
 

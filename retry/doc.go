@@ -51,7 +51,8 @@
 //
 // # Pacing
 //
-// Calls name their limit with a Key (provider, model, hashed credential).
+// Calls name their limit with a Key (provider, model, and the credential
+// as Credentials name it: a keyed hash of the API key).
 // Before every attempt, first attempts included, the call books a time to
 // send from the limit's PaceState, kept in a Store (Store.Book): a hint
 // holds every call to the limit until it expires; the windows the provider
@@ -70,7 +71,9 @@
 //
 // The Store's two methods each take one atomic step on two states, the
 // limit's and its credential's, so a store shared by processes can run a
-// booking in one round trip (see Store).
+// booking in one round trip (see Store, and package retry/redisstore). A
+// shared store that loses its server answers from local state and says so
+// (Verdict.Local, passed on as Event.Local).
 //
 // # Running calls
 //

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -18,8 +17,8 @@ import (
 type Key struct {
 	Provider Provider
 	Model    string
-	// Credential identifies the API key, as CredentialID makes it; never
-	// the secret itself.
+	// Credential identifies the API key, as Credentials.ID makes it;
+	// never the key itself.
 	Credential string
 }
 
@@ -35,33 +34,6 @@ func (k Key) CredentialScope() Key {
 	return Key{Provider: k.Provider, Credential: k.Credential}
 }
 
-// CredentialID returns a stable identifier for a secret that does not
-// reveal it: the first 16 hex digits of its SHA-256. An empty secret gives
-// "none".
-func CredentialID(secret string) string {
-	if secret == "" {
-		return "none"
-	}
-	if id, ok := credentialIDs.Load(secret); ok {
-		return id.(string)
-	}
-	sum := sha256.Sum256([]byte(secret))
-	id := hex.EncodeToString(sum[:8])
-	if credentialCount.Add(1) <= maxCredentialIDs {
-		credentialIDs.Store(secret, id)
-	}
-	return id
-}
-
-// credentialIDs caches CredentialID for the few credentials a process uses,
-// at most maxCredentialIDs of them.
-var (
-	credentialIDs   sync.Map
-	credentialCount atomic.Int64
-)
-
-const maxCredentialIDs = 1024
-
 // maxKeyBody is the most of a request body RequestKey and RequestTokens read.
 const maxKeyBody = 4 << 20
 
@@ -70,11 +42,13 @@ const maxKeyBody = 4 << 20
 // the model from a Gemini path (models/{model}:…) or else the first
 // "model" key of the JSON body, and the credential from the Authorization
 // bearer token, x-api-key, x-goog-api-key or api-key header, or else the
-// key query parameter (Gemini). The body is
-// read through req.GetBody, never req.Body; without GetBody the model stays
-// unknown.
-func RequestKey(req *http.Request) Key {
-	k := Key{Provider: requestProvider(req)}
+// key query parameter (Gemini), named by CredentialID. The body is read
+// through req.GetBody, never req.Body; without GetBody the model stays
+// unknown. It is shorthand for (*Credentials)(nil).RequestKey(req).
+func RequestKey(req *http.Request) Key { return (*Credentials)(nil).RequestKey(req) }
+
+// requestCredential returns the API key a request carries, or "".
+func requestCredential(req *http.Request) string {
 	cred := strings.TrimSpace(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
 	for _, h := range []string{"X-Api-Key", "X-Goog-Api-Key", "Api-Key"} {
 		if cred == "" {
@@ -84,14 +58,18 @@ func RequestKey(req *http.Request) Key {
 	if cred == "" && req.URL.RawQuery != "" {
 		cred = req.URL.Query().Get("key") // Gemini also takes ?key=
 	}
-	k.Credential = CredentialID(cred)
+	return cred
+}
+
+// requestModel returns the model a request names, or "".
+func requestModel(req *http.Request) string {
 	if _, rest, ok := strings.Cut(req.URL.Path, "/models/"); ok {
 		model, _, _ := strings.Cut(rest, ":")
-		k.Model = modelName([]byte(model))
-		return k
+		return modelName([]byte(model))
 	}
-	readBody(req, func(body []byte) { k.Model = jsonModel(body) })
-	return k
+	var model string
+	readBody(req, func(body []byte) { model = jsonModel(body) })
+	return model
 }
 
 // RequestTokens estimates the tokens of an HTTP request to an LLM API from

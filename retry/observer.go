@@ -39,4 +39,8 @@ type Event struct {
 	// Budget is the retry budget's tokens left for the key, or −1 when the
 	// budget is disabled.
 	Budget float64
+	// Local reports that the pacer's verdict for this attempt came from a
+	// shared store's local state, the shared one being unavailable (see
+	// Verdict.Local).
+	Local bool
 }

@@ -274,6 +274,11 @@ type Verdict struct {
 	// Cost is the cost the call was booked with (its token estimate, when
 	// the store asked for it).
 	Cost Cost
+	// Local reports that a shared store answered from its process's own
+	// state because the shared one was unavailable (unreachable, too slow):
+	// the call is paced on a conservative share of the limit, not with the
+	// fleet. The engine passes it on to the Observer (Event.Local).
+	Local bool
 }
 
 // An Observation is what a response taught about its limit key.

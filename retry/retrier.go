@@ -13,6 +13,7 @@ import (
 type Retrier struct {
 	cfg      Config
 	store    Store
+	creds    *Credentials
 	budget   budget
 	observer Observer
 	now      func() time.Time
@@ -25,6 +26,12 @@ type Option func(*Retrier)
 // WithStore sets where pacing state is kept (default: a new MemoryStore).
 // Retriers that share a Store hold back each other's calls to a limit.
 func WithStore(s Store) Option { return func(r *Retrier) { r.store = s } }
+
+// WithCredentials sets the Credentials that name API keys in the limit
+// keys the Retrier derives (Transport's default Key; default: nil, the
+// process's random secret). Processes sharing a Store need Credentials with
+// one secret.
+func WithCredentials(c *Credentials) Option { return func(r *Retrier) { r.creds = c } }
 
 // WithObserver sets who is told of every decision (default: nobody).
 func WithObserver(o Observer) Option { return func(r *Retrier) { r.observer = o } }
@@ -50,6 +57,9 @@ func New(cfg Config, opts ...Option) (*Retrier, error) {
 	}
 	return r, nil
 }
+
+// Credentials returns the Credentials set by WithCredentials, or nil.
+func (r *Retrier) Credentials() *Credentials { return r.creds }
 
 // Config returns the Retrier's configuration, defaults filled in.
 func (r *Retrier) Config() Config { return r.cfg }

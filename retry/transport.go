@@ -40,7 +40,8 @@ type Transport struct {
 	Base http.RoundTripper
 	// Retrier decides and paces; it must not be nil.
 	Retrier *Retrier
-	// Key derives a request's limit key; nil means RequestKey.
+	// Key derives a request's limit key; nil means the RequestKey of the
+	// Retrier's Credentials.
 	Key func(*http.Request) Key
 	// Tokens estimates a request's tokens, for limits that count tokens;
 	// nil means RequestTokens. It is called only when the limit has a
@@ -56,7 +57,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	keyOf, tokensOf := t.Key, t.Tokens
 	if keyOf == nil {
-		keyOf = RequestKey
+		keyOf = t.Retrier.Credentials().RequestKey
 	}
 	if tokensOf == nil {
 		tokensOf = RequestTokens

@@ -14,6 +14,7 @@ NEEDS=(
 	"chromium chromium"     # renders the HTML report headless
 	"node nodejs"           # runs the official Node SDKs against dynretry proxy
 	"npm npm"               # installs them (test/node)
+	"redis-server redis-server" # the shared pacing store's tests and the fleet benchmark
 )
 
 missing=()

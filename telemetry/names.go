@@ -45,6 +45,17 @@ const (
 	// (retry.HoldKind: "hint", "overload", "long-hint check", "block"), on
 	// MetricHolds.
 	AttrHold = "dynretry.hold"
+	// AttrCoordination is on attempt spans when a shared pacing store is in
+	// use (Options.CoordinationDegraded set): "shared", or "local" when the
+	// store answered from its process's own state because the shared one
+	// was unavailable (retry.Event.Local).
+	AttrCoordination = "dynretry.coordination"
+)
+
+// Values of AttrCoordination.
+const (
+	CoordinationShared = "shared"
+	CoordinationLocal  = "local"
 )
 
 // Metric instrument names (OpenTelemetry names; see the package doc for the
@@ -171,6 +182,7 @@ var (
 	keyOutcome    = attribute.Key(AttrOutcome)
 	keySent       = attribute.Key(AttrSent)
 	keyHold       = attribute.Key(AttrHold)
+	keyCoord      = attribute.Key(AttrCoordination)
 )
 
 // genAIProviders maps the providers dynretry knows (retry.Provider values)

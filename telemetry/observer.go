@@ -46,6 +46,8 @@ import (
 //	http.request.resend_count       attempt−1; only when e.Sent and attempt > 1 (as the
 //	                                semantic conventions ask: set if and only if resent)
 //	error.type                      the class on a failure (retry or give_up), "_OTHER" without one
+//	dynretry.coordination           "local" when e.Local, else "shared"; only with a shared
+//	                                store (Options.CoordinationDegraded set)
 //
 // The span's status is Error on give_up, with the class as description
 // (the reason is an attribute). Never emitted: e.Key.Credential, the
@@ -116,6 +118,13 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 			errType = ErrorTypeOther
 		}
 		attrs = append(attrs, KeyErrorType.String(errType))
+	}
+	if t.coordinated {
+		c := CoordinationShared
+		if e.Local {
+			c = CoordinationLocal
+		}
+		attrs = append(attrs, keyCoord.String(c))
 	}
 	if e.Sent {
 		attrs = append(attrs, requestAttrs(ctx)...)

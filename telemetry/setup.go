@@ -76,9 +76,11 @@ type Options struct {
 	// serves it (export.Prometheus). It is needed when PrometheusListen is
 	// set, and not called otherwise.
 	Prometheus func() (sdkmetric.Reader, http.Handler, error)
-	// CoordinationDegraded reports whether the shared pacing store is
-	// unreachable; the gauge MetricCoordinationDegraded reads it at each
-	// collection. nil means never (the gauge is always 0).
+	// CoordinationDegraded, when not nil, reports whether the shared pacing
+	// store is degraded (answering from local state): the gauge
+	// MetricCoordinationDegraded reads it at each collection, and attempt
+	// spans carry AttrCoordination. nil means no shared store: the gauge is
+	// always 0 and spans carry no AttrCoordination.
 	CoordinationDegraded func() bool
 	// RolloutPercent reports the share of runs in the treatment cohort,
 	// from 0 to 100; the gauge MetricRolloutPercent reads it at each
@@ -109,6 +111,8 @@ type Telemetry struct {
 	tp     *sdktrace.TracerProvider
 	mp     *sdkmetric.MeterProvider
 	tracer trace.Tracer
+	// coordinated reports that a shared pacing store is in use.
+	coordinated bool
 
 	attempts metric.Int64Counter
 	calls    metric.Int64Counter
@@ -227,6 +231,7 @@ func (t *Telemetry) instruments(o Options) error {
 		metric.WithExplicitBucketBoundaries(WastedBuckets...))
 	t.duration, errs[6] = genaiconv.NewClientOperationDuration(m, metric.WithExplicitBucketBoundaries(DurationBuckets...))
 	t.tokens, errs[7] = genaiconv.NewClientTokenUsage(m, metric.WithExplicitBucketBoundaries(TokenBuckets...))
+	t.coordinated = o.CoordinationDegraded != nil
 	_, errs[8] = m.Int64ObservableGauge(MetricCoordinationDegraded,
 		metric.WithDescription("1 while the shared pacing store does not answer (each process paces alone), else 0."),
 		metric.WithInt64Callback(func(_ context.Context, obs metric.Int64Observer) error {

@@ -26,16 +26,16 @@ func deps(t *testing.T, pkg string) []string {
 
 // A library user compiles only what it imports: the engine alone needs
 // nothing outside the standard library, and the plugin (with hooks,
-// config, rollout and telemetry) no SDK, no gRPC and no exporter: those
-// come with examples/runner and telemetry/export, which a runner imports
-// when it wants them.
+// config, rollout and telemetry) no SDK, no gRPC, no exporter and no Redis
+// client: those come with examples/runner, telemetry/export and
+// plugin/coordination, which a runner imports when it wants them.
 func TestLibraryDependencies(t *testing.T) {
 	assert.Equal(t, []string{"github.com/autopack/dynretry/retry"}, deps(t, "github.com/autopack/dynretry/retry"))
 
 	heavy := []string{
 		"github.com/openai/openai-go", "github.com/anthropics/anthropic-sdk-go", "google.golang.org/genai",
 		"google.golang.org/grpc", "go.opentelemetry.io/otel/exporters/", "go.opentelemetry.io/contrib/exporters/",
-		"github.com/prometheus/", "github.com/open-feature/go-sdk-contrib/",
+		"github.com/prometheus/", "github.com/open-feature/go-sdk-contrib/", "github.com/redis/",
 	}
 	for _, pkg := range []string{"plugin", "hooks", "config", "rollout", "telemetry", "proxy"} {
 		got := deps(t, "github.com/autopack/dynretry/"+pkg)
@@ -49,4 +49,14 @@ func TestLibraryDependencies(t *testing.T) {
 
 	// And the exporters are where the runner finds them.
 	assert.Contains(t, deps(t, "github.com/autopack/dynretry/telemetry/export"), "go.opentelemetry.io/contrib/exporters/autoexport")
+
+	// The Redis store needs the engine and the Redis client only; the
+	// plugin reaches it through plugin/coordination.
+	for _, d := range deps(t, "github.com/autopack/dynretry/retry/redisstore") {
+		ok := d == "github.com/autopack/dynretry/retry" || d == "github.com/autopack/dynretry/retry/redisstore" ||
+			strings.HasPrefix(d, "github.com/redis/go-redis/") || d == "github.com/cespare/xxhash/v2" || d == "github.com/dgryski/go-rendezvous" ||
+			d == "go.uber.org/atomic" || d == "golang.org/x/sys/cpu"
+		assert.True(t, ok, "retry/redisstore compiles %s", d)
+	}
+	assert.Contains(t, deps(t, "github.com/autopack/dynretry/plugin/coordination"), "github.com/redis/go-redis/v9")
 }

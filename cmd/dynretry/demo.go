@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,7 +22,9 @@ import (
 
 	"github.com/autopack/dynretry/examples/runner"
 	"github.com/autopack/dynretry/hooks"
+	"github.com/autopack/dynretry/internal/cohort"
 	"github.com/autopack/dynretry/plugin"
+	"github.com/autopack/dynretry/plugin/coordination"
 	"github.com/autopack/dynretry/rollout"
 	"github.com/autopack/dynretry/sim"
 	"github.com/autopack/dynretry/telemetry/export"
@@ -33,6 +38,18 @@ type demoFlags struct {
 	percent       float64
 	seed          uint64
 	metricsListen string
+	processes     int
+	config        string
+	worker        workerFlags
+}
+
+// workerFlags are a fleet worker's: the demo re-executes its own binary
+// with them, one process per shard of the runs.
+type workerFlags struct {
+	on       bool
+	provider string // the simulated provider's base URL
+	shard    string // "k/n": the runs i with i%n == k
+	traces   string // where the worker writes its spans
 }
 
 func newDemo() *cobra.Command {
@@ -54,6 +71,13 @@ per-cohort comparison and writes, under --out:
 With --metrics-listen ADDR it also serves Prometheus's /metrics on ADDR while
 it runs (the names are in the README's Telemetry section).
 
+With --processes N the runs are shared among N processes of this binary, on
+one API key, as autopack's executors are: with the default configuration each
+keeps its own pacing state; with coordination.backend: redis (--config, or
+DYNRETRY_COORDINATION__BACKEND=redis and its REDIS_URL and CREDENTIAL_SECRET)
+they share it, and pace as one client. With --metrics-listen, process k of N
+serves its own /metrics on ADDR's port + k (each a free port when it is 0).
+
 The API key comes from DYNRETRY_DEMO_API_KEY when set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,6 +89,15 @@ The API key comes from DYNRETRY_DEMO_API_KEY when set.`,
 	cmd.Flags().Float64Var(&f.percent, "percent", 50, "percentage of runs in the treatment cohort")
 	cmd.Flags().Uint64Var(&f.seed, "seed", 1, "seed of the provider's faults")
 	cmd.Flags().StringVar(&f.metricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `ADDR` (host:port) while the demo runs")
+	cmd.Flags().IntVar(&f.processes, "processes", 1, "OS processes to share the runs among, on one API key")
+	cmd.Flags().StringVar(&f.config, "config", "", "models.yaml to read (default: $DYNRETRY_CONFIG, else the defaults)")
+	cmd.Flags().BoolVar(&f.worker.on, "worker", false, "run as one process of a --processes fleet")
+	cmd.Flags().StringVar(&f.worker.provider, "provider", "", "the worker's simulated provider")
+	cmd.Flags().StringVar(&f.worker.shard, "shard", "", "the worker's runs, k/n")
+	cmd.Flags().StringVar(&f.worker.traces, "traces", "", "the worker's trace file")
+	for _, name := range []string{"worker", "provider", "shard", "traces"} {
+		cmd.Flags().MarkHidden(name)
+	}
 	return cmd
 }
 
@@ -110,15 +143,19 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if _, _, err := net.SplitHostPort(f.metricsListen); f.metricsListen != "" && err != nil {
 		return usageErrorf("--metrics-listen wants host:port, such as 127.0.0.1:9464, got %q", f.metricsListen)
 	}
+	switch {
+	case f.processes == 0: // a demoFlags built without the flag
+		f.processes = 1
+	case f.processes < 1:
+		return usageErrorf("--processes must be at least 1, got %d", f.processes)
+	}
+	if f.worker.on {
+		return runWorker(ctx, f, stdout, stderr)
+	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {
 		return err
 	}
 	tracePath := filepath.Join(f.out, "traces.jsonl")
-	traces, err := os.Create(tracePath)
-	if err != nil {
-		return err
-	}
-	defer traces.Close()
 
 	provider, err := sim.New(demoProvider(f.seed))
 	if err != nil {
@@ -131,34 +168,21 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	srv := &http.Server{Handler: provider, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
+	baseURL := "http://" + ln.Addr().String()
 
 	key := os.Getenv("DYNRETRY_DEMO_API_KEY")
 	if key == "" {
 		key = randomKey()
 	}
-	tel, err := telemetryOptions(ctx, "dynretry-demo", traces)
-	if err != nil {
-		return err
-	}
-	tel.PrometheusListen, tel.Prometheus = f.metricsListen, export.Prometheus
-	host := new(runner.Host)
-	p, err := plugin.Register(ctx, host, plugin.Options{
-		FlagProvider: rollout.NewPercentProvider(true, f.percent),
-		Telemetry:    tel,
-	})
-	if err != nil {
-		return err
-	}
-	r := runner.New(host, runner.Options{
-		BaseURL: "http://" + ln.Addr().String(), APIKey: key, Dir: f.out, CallTimeout: 20 * time.Second,
-	})
 
-	fmt.Fprintf(stderr, "dynretry demo: %d runs, %.0f%% with dynretry, against the simulated provider at %s\n", f.runs, f.percent, ln.Addr())
-	if addr := p.Telemetry().MetricsAddr(); addr != "" {
-		fmt.Fprintf(stderr, "serving Prometheus metrics at http://%s/metrics\n", addr)
-	}
+	fmt.Fprintf(stderr, "dynretry demo: %d runs in %d process(es), %.0f%% with dynretry, against the simulated provider at %s\n", f.runs, f.processes, f.percent, ln.Addr())
 	start := time.Now()
 	var done, calls, failed atomic.Int64
+	onRun := func(r runResult) {
+		calls.Add(int64(r.Calls))
+		failed.Add(int64(r.Failed))
+		done.Add(1)
+	}
 	stop := make(chan struct{})
 	var progress sync.WaitGroup
 	progress.Go(func() {
@@ -173,22 +197,14 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 			}
 		}
 	})
-	var wg sync.WaitGroup
-	for i := range f.runs {
-		wg.Go(func() {
-			res := r.Run(ctx, fmt.Sprintf("demo-run-%03d", i), demoPhases(i))
-			calls.Add(int64(res.Calls))
-			failed.Add(int64(res.Failed))
-			done.Add(1)
-		})
+	if f.processes == 1 {
+		err = runShard(ctx, f, baseURL, key, 0, 1, tracePath, onRun, stderr)
+	} else {
+		err = runFleet(ctx, f, baseURL, key, tracePath, onRun, stderr)
 	}
-	wg.Wait()
 	close(stop)
 	progress.Wait()
-	if err := p.Shutdown(ctx); err != nil {
-		return fmt.Errorf("flushing telemetry: %w", err)
-	}
-	if err := traces.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "finished in %.1fs\n\n", time.Since(start).Seconds())
@@ -197,7 +213,10 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	js, err := json.MarshalIndent(s, "", "  ")
+	js, err := json.MarshalIndent(struct {
+		*cohort.Summary
+		Processes int `json:"processes"`
+	}{s, f.processes}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -215,6 +234,163 @@ func runDemo(ctx context.Context, f demoFlags, stdout, stderr io.Writer) (err er
 	fmt.Fprintf(stdout, "\nprovider: %d requests received, %d succeeded\n", st.Received, st.Succeeded)
 	fmt.Fprintf(stdout, "wrote %s, %s, %s and the error reports under %s\n", tracePath, filepath.Join(f.out, "summary.json"), reportPath, filepath.Join(f.out, ".autonomous_runs"))
 	return errors.Join(ctx.Err())
+}
+
+// A runResult is what one run did; a fleet worker prints one per line.
+type runResult struct {
+	Calls  int `json:"calls"`
+	Failed int `json:"failed"`
+}
+
+// runShard runs, in this process, the runs i with i%n == k: it registers
+// the plugin (with the configuration of --config, the environment, and the
+// shared store it names), runs them at once against the provider at
+// baseURL, writes every span to tracePath and calls onRun after each run.
+func runShard(ctx context.Context, f demoFlags, baseURL, key string, k, n int, tracePath string, onRun func(runResult), stderr io.Writer) error {
+	traces, err := os.Create(tracePath)
+	if err != nil {
+		return err
+	}
+	defer traces.Close()
+	tel, err := telemetryOptions(ctx, "dynretry-demo", traces)
+	if err != nil {
+		return err
+	}
+	tel.PrometheusListen, tel.Prometheus = shardListen(f.metricsListen, k), export.Prometheus
+	host := new(runner.Host)
+	p, err := plugin.Register(ctx, host, plugin.Options{
+		ConfigPath:   f.config,
+		FlagProvider: rollout.NewPercentProvider(true, f.percent),
+		Telemetry:    tel,
+		OpenStore:    coordination.Open,
+	})
+	if err != nil {
+		return err
+	}
+	if addr := p.Telemetry().MetricsAddr(); addr != "" {
+		fmt.Fprintf(stderr, "serving Prometheus metrics at http://%s/metrics\n", addr)
+	}
+	r := runner.New(host, runner.Options{
+		BaseURL: baseURL, APIKey: key, Dir: f.out, CallTimeout: 20 * time.Second,
+	})
+	var wg sync.WaitGroup
+	for i := k; i < f.runs; i += n {
+		wg.Go(func() {
+			res := r.Run(ctx, fmt.Sprintf("demo-run-%03d", i), demoPhases(i))
+			onRun(runResult{Calls: res.Calls, Failed: res.Failed})
+		})
+	}
+	wg.Wait()
+	if err := p.Shutdown(ctx); err != nil {
+		return fmt.Errorf("flushing telemetry: %w", err)
+	}
+	return traces.Close()
+}
+
+// shardListen is where process k of a fleet serves its metrics: addr's
+// port + k, or a free port when addr's port is 0; "" for none.
+func shardListen(addr string, k int) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || k == 0 {
+		return addr
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(n+k))
+}
+
+// runWorker is one process of a fleet: it runs its shard and prints a
+// runResult line per run.
+func runWorker(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error {
+	var k, n int
+	if _, err := fmt.Sscanf(f.worker.shard, "%d/%d", &k, &n); err != nil || n < 1 || k < 0 || k >= n {
+		return usageErrorf("--shard %q: want k/n with 0 <= k < n", f.worker.shard)
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(stdout)
+	return runShard(ctx, f, f.worker.provider, os.Getenv("DYNRETRY_DEMO_API_KEY"), k, n, f.worker.traces, func(r runResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(r)
+	}, stderr)
+}
+
+// runFleet runs the runs in f.processes processes of this binary, each on
+// its shard, and joins their spans into tracePath. The API key goes to them
+// in their environment, never on a command line.
+func runFleet(ctx context.Context, f demoFlags, baseURL, key, tracePath string, onRun func(runResult), stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	parts := make([]string, f.processes)
+	var wg sync.WaitGroup
+	errs := make([]error, f.processes)
+	for k := range f.processes {
+		parts[k] = filepath.Join(f.out, fmt.Sprintf("traces.%d.jsonl", k))
+		args := []string{"demo", "--worker", "--provider", baseURL, "--shard", fmt.Sprintf("%d/%d", k, f.processes),
+			"--traces", parts[k], "--out", f.out, "--runs", strconv.Itoa(f.runs), "--percent", strconv.FormatFloat(f.percent, 'g', -1, 64)}
+		if f.config != "" {
+			args = append(args, "--config", f.config)
+		}
+		if f.metricsListen != "" {
+			args = append(args, "--metrics-listen", f.metricsListen)
+		}
+		cmd := exec.CommandContext(ctx, exe, args...)
+		cmd.Env = append(os.Environ(), "DYNRETRY_DEMO_API_KEY="+key)
+		cmd.Stderr = stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		wg.Go(func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				var r runResult
+				if json.Unmarshal(sc.Bytes(), &r) == nil {
+					onRun(r)
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				errs[k] = fmt.Errorf("demo process %d of %d: %w", k+1, f.processes, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return joinFiles(tracePath, parts)
+}
+
+// joinFiles writes the files parts one after the other into path, and
+// removes them.
+func joinFiles(path string, parts []string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	for _, p := range parts {
+		in, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, in)
+		in.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return out.Close()
 }
 
 // randomKey makes an API key for the run, so that no fixed secret is in the

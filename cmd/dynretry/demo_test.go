@@ -157,11 +157,11 @@ func TestDemoContract(t *testing.T) {
 }
 
 func TestDemoFlagsChecked(t *testing.T) {
-	for _, f := range []demoFlags{{out: t.TempDir(), runs: 0, percent: 50}, {out: t.TempDir(), runs: 1, percent: 101}, {out: t.TempDir(), runs: 1, percent: -1}} {
+	for _, f := range []demoFlags{{out: t.TempDir(), runs: 0, percent: 50}, {out: t.TempDir(), runs: 1, percent: 101}, {out: t.TempDir(), runs: 1, percent: -1}, {out: t.TempDir(), runs: 1, processes: -2}} {
 		var stdout, stderr bytes.Buffer
 		err := runDemo(context.Background(), f, &stdout, &stderr)
 		require.Error(t, err, "%+v", f)
-		assert.Regexp(t, `^--(runs|percent) must be`, err.Error())
+		assert.Regexp(t, `^--(runs|percent|processes) must be`, err.Error())
 	}
 }
 
