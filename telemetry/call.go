@@ -2,7 +2,7 @@ package telemetry
 
 import (
 	"context"
-	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/semconv/v1.41.0/genaiconv"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -57,34 +56,32 @@ type Response struct {
 
 type callKey struct{}
 
+// callState is what ctx carries of a call: its CallInfo and, when
+// StartCall made it, what telemetry counts of the call while it runs.
+type callState struct {
+	info    CallInfo
+	started bool         // made by StartCall
+	start   time.Time    // when StartCall started the call
+	labels  series       // the call's cohort, provider and model labels (StartCall)
+	wasted  atomic.Int64 // attempts sent that did not succeed
+}
+
 // WithCall returns a copy of ctx carrying c.
 func WithCall(ctx context.Context, c CallInfo) context.Context {
-	return context.WithValue(ctx, callKey{}, c)
+	return context.WithValue(ctx, callKey{}, &callState{info: c})
 }
 
 // CallFrom returns the CallInfo ctx carries, and whether it carries one.
 func CallFrom(ctx context.Context) (CallInfo, bool) {
-	c, ok := ctx.Value(callKey{}).(CallInfo)
-	return c, ok
+	if s := stateOf(ctx); s != nil {
+		return s.info, true
+	}
+	return CallInfo{}, false
 }
 
-// cohortOf is the cohort of ctx's call, rollout.Control when ctx carries
-// none.
-func cohortOf(ctx context.Context) string {
-	c, _ := CallFrom(ctx)
-	return string(c.Cohort())
-}
-
-// callState is what telemetry counts of a call while it runs.
-type callState struct {
-	start  time.Time
-	wasted atomic.Int64 // attempts sent that did not succeed
-}
-
-type stateKey struct{}
-
+// stateOf returns the call state ctx carries, or nil.
 func stateOf(ctx context.Context) *callState {
-	s, _ := ctx.Value(stateKey{}).(*callState)
+	s, _ := ctx.Value(callKey{}).(*callState)
 	return s
 }
 
@@ -102,24 +99,46 @@ func stateOf(ctx context.Context) *callState {
 // evaluation is recorded as the event c.Flag.Event (EventFlagEvaluation, as
 // OpenFeature's telemetry helper built it: feature_flag.context.id,
 // feature_flag.result.reason, error.type, …), its error.message redacted.
+// Attributes and event are built only when the span is recording (sampled).
 func (t *Telemetry) StartCall(ctx context.Context, c CallInfo) (context.Context, trace.Span) {
-	ctx = WithCall(ctx, c)
 	if t == nil {
-		return ctx, trace.SpanFromContext(context.Background()) // non-recording
+		return WithCall(ctx, c), trace.SpanFromContext(context.Background()) // non-recording
 	}
-	ctx = context.WithValue(ctx, stateKey{}, &callState{start: time.Now()})
+	state := &callState{info: c, started: true, start: time.Now(), labels: t.callLabels(c)}
+	ctx = context.WithValue(ctx, callKey{}, state)
+	ctx, span := t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindClient))
+	if !span.IsRecording() {
+		return ctx, span
+	}
+	attrs := getAttrs()
+	defer putAttrs(attrs)
 	provider, _ := GenAIProvider(c.Provider)
-	attrs := []attribute.KeyValue{KeyGenAIOperation.String(OperationChat), keyCohort.String(string(c.Cohort()))}
-	attrs = appendNonEmpty(attrs,
+	*attrs = append(*attrs, KeyGenAIOperation.String(OperationChat), keyCohort.String(string(c.Cohort())))
+	*attrs = appendNonEmpty(*attrs,
 		KeyGenAIProvider.String(provider), KeyGenAIRequestModel.String(c.Model),
 		keyRunID.String(c.RunID), keyPhaseID.String(c.PhaseID), keyRole.String(c.Role),
 		KeyFlagKey.String(c.Flag.FlagKey), KeyFlagVariant.String(c.Flag.Variant),
 		KeyFlagProvider.String(c.Flag.Provider))
-	ctx, span := t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	span.SetAttributes(*attrs...)
 	if ev := c.Flag.Event; ev.Name != "" {
 		span.AddEvent(ev.Name, trace.WithAttributes(eventAttrs(ev.Attributes)...))
 	}
 	return ctx, span
+}
+
+// attrPool recycles the attribute slices spans are given: a span copies
+// the attributes it is set.
+var attrPool = sync.Pool{New: func() any {
+	s := make([]attribute.KeyValue, 0, 24)
+	return &s
+}}
+
+func getAttrs() *[]attribute.KeyValue { return attrPool.Get().(*[]attribute.KeyValue) }
+
+func putAttrs(s *[]attribute.KeyValue) {
+	clear(*s) // drop the references to the values' strings
+	*s = (*s)[:0]
+	attrPool.Put(s)
 }
 
 // eventAttrs turns an OpenFeature evaluation event's attributes into span
@@ -158,9 +177,15 @@ func (t *Telemetry) RecordResponse(ctx context.Context, span trace.Span, r Respo
 	if t == nil {
 		return
 	}
-	attrs := appendNonEmpty(nil, KeyGenAIResponseModel.String(r.Model))
-	provider, labels := t.callLabels(ctx)
-	for _, u := range []struct {
+	labels := t.labelsOf(ctx)
+	labels.op, labels.key = true, KeyGenAITokenType
+	var attrs [3]attribute.KeyValue
+	n := 0
+	if r.Model != "" {
+		attrs[n] = KeyGenAIResponseModel.String(r.Model)
+		n++
+	}
+	for _, u := range [...]struct {
 		key  attribute.Key
 		kind string
 		n    int64
@@ -168,11 +193,14 @@ func (t *Telemetry) RecordResponse(ctx context.Context, span trace.Span, r Respo
 		if u.n <= 0 {
 			continue
 		}
-		attrs = append(attrs, u.key.Int64(u.n))
-		t.tokens.Record(ctx, u.n, genaiconv.OperationNameAttr(OperationChat), genaiconv.ProviderNameAttr(provider),
-			genaiconv.TokenTypeAttr(u.kind), labels...)
+		attrs[n] = u.key.Int64(u.n)
+		n++
+		labels.value = u.kind
+		t.tokens.Int64Histogram.Record(ctx, u.n, t.series.options(labels).record...)
 	}
-	span.SetAttributes(attrs...)
+	if n > 0 {
+		span.SetAttributes(attrs[:n]...)
+	}
 }
 
 // EndCall ends a span StartCall started, with ctx the context StartCall
@@ -192,42 +220,46 @@ func (t *Telemetry) EndCall(ctx context.Context, span trace.Span, class retry.Cl
 		return
 	}
 	now := time.Now()
-	failed := class != "" || err != nil
-	provider, labels := t.callLabels(ctx)
-	calls := slices.Clone(labels)
-	duration := labels
-	if failed {
+	labels := t.labelsOf(ctx)
+	calls, duration := labels, labels
+	calls.key, calls.value = keyOutcome, OutcomeSuccess
+	duration.op = true
+	if class != "" || err != nil {
 		errType := string(class)
 		if errType == "" {
 			errType = ErrorTypeOther
 		}
 		span.SetAttributes(KeyErrorType.String(errType))
 		span.SetStatus(codes.Error, errType)
-		calls = append(calls, keyOutcome.String(OutcomeFailure))
-		if class != "" {
-			calls = append(calls, keyClass.String(string(class)))
-		}
-		duration = append(slices.Clip(duration), KeyErrorType.String(errType))
-	} else {
-		calls = append(calls, keyOutcome.String(OutcomeSuccess))
+		calls.value, calls.class = OutcomeFailure, string(class)
+		duration.key, duration.value = KeyErrorType, errType
 	}
 	span.End(trace.WithTimestamp(now))
-	t.calls.Add(ctx, 1, metric.WithAttributes(calls...))
-	if s := stateOf(ctx); s != nil {
-		t.duration.Record(ctx, now.Sub(s.start).Seconds(), genaiconv.OperationNameAttr(OperationChat), genaiconv.ProviderNameAttr(provider), duration...)
-		t.wasted.Record(ctx, s.wasted.Load(), metric.WithAttributes(labels...))
+	t.calls.Add(ctx, 1, t.series.options(calls).add...)
+	if s := stateOf(ctx); s != nil && s.started {
+		t.duration.Float64Histogram.Record(ctx, now.Sub(s.start).Seconds(), t.series.options(duration).record...)
+		t.wasted.Record(ctx, s.wasted.Load(), t.series.options(labels).record...)
 	}
 }
 
-// callLabels returns the labels of the metrics of the call in ctx:
-// dynretry.cohort, gen_ai.provider.name and, when known,
-// gen_ai.request.model (both bounded: see providerLabel and MaxModels), and
-// the provider label alone.
-func (t *Telemetry) callLabels(ctx context.Context) (provider string, labels []attribute.KeyValue) {
-	c, _ := CallFrom(ctx)
-	provider = providerLabel(c.Provider)
-	return provider, appendNonEmpty([]attribute.KeyValue{keyCohort.String(string(c.Cohort())), KeyGenAIProvider.String(provider)},
-		KeyGenAIRequestModel.String(t.models.label(c.Model)))
+// callLabels returns the labels of the metrics of call c: dynretry.cohort,
+// gen_ai.provider.name and, when known, gen_ai.request.model (both
+// bounded: see providerLabel and MaxModels).
+func (t *Telemetry) callLabels(c CallInfo) series {
+	return series{cohort: string(c.Cohort()), provider: providerLabel(c.Provider), model: t.models.label(c.Model)}
+}
+
+// labelsOf returns the labels of the metrics of the call in ctx (see
+// callLabels), kept by StartCall.
+func (t *Telemetry) labelsOf(ctx context.Context) series {
+	s := stateOf(ctx)
+	switch {
+	case s == nil:
+		return t.callLabels(CallInfo{})
+	case s.started:
+		return s.labels
+	}
+	return t.callLabels(s.info)
 }
 
 // appendNonEmpty appends the attributes of kvs whose value is not "".

@@ -1,13 +1,11 @@
 package telemetry
 
 import (
-	"cmp"
 	"context"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/autopack/dynretry/retry"
@@ -78,8 +76,13 @@ type observer struct{ t *Telemetry }
 // Observe records e; see Telemetry.Observer.
 func (o observer) Observe(ctx context.Context, e retry.Event) {
 	t, d := o.t, e.Decision
-	call, _ := CallFrom(ctx)
-	cohort := string(call.Cohort())
+	state := stateOf(ctx)
+	var call CallInfo
+	if state != nil {
+		call = state.info
+	}
+	control := call.Cohort() == rollout.Control
+	failed := d.Action != retry.Success
 
 	end := e.End
 	if end.IsZero() {
@@ -92,13 +95,71 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	if !e.Sent {
 		kind = trace.SpanKindInternal
 	}
+	_, span := t.tracer.Start(ctx, SpanAttempt, trace.WithSpanKind(kind), trace.WithTimestamp(start))
+	if span.IsRecording() {
+		attrs := getAttrs()
+		span.SetAttributes(t.attemptAttrs(ctx, *attrs, e, call, control)...)
+		putAttrs(attrs)
+		if d.Action == retry.GiveUp {
+			desc := string(d.Class)
+			if desc == "" {
+				desc = ErrorTypeOther
+			}
+			span.SetStatus(codes.Error, desc)
+		}
+	}
+	span.End(trace.WithTimestamp(end))
 
-	failed := d.Action != retry.Success
+	if state != nil && state.started && e.Sent && failed {
+		state.wasted.Add(1)
+	}
+	// The call's labels; the event's provider and model where the call
+	// does not name them.
+	var labels series
+	if state != nil && state.started {
+		labels = state.labels
+	} else {
+		labels = t.callLabels(call)
+	}
+	if call.Provider == "" {
+		labels.provider = providerLabel(string(e.Key.Provider))
+	}
+	if call.Model == "" {
+		labels.model = t.models.label(e.Key.Model)
+	}
+	if failed {
+		labels.class = string(d.Class)
+	}
+	if e.Sent {
+		l := labels
+		l.key, l.value = keyDecision, string(d.Action)
+		t.attempts.Add(ctx, 1, t.series.options(l).add...)
+	}
+	if d.Hold.By != "" {
+		l := labels
+		l.key, l.value = keyHold, string(d.Hold.By)
+		t.holds.Add(ctx, 1, t.series.options(l).add...)
+	}
+	switch d.Action {
+	case retry.GiveUp:
+		t.giveups.Add(ctx, 1, t.series.options(labels).add...)
+	case retry.Retry:
+		if !control {
+			l := labels
+			l.key, l.value = keyHintSource, string(d.HintSource)
+			t.delay.Record(ctx, d.Delay.Seconds(), t.series.options(l).record...)
+		}
+	}
+}
+
+// attemptAttrs appends the attributes of e's attempt span to attrs (see
+// Telemetry.Observer) and returns the result.
+func (t *Telemetry) attemptAttrs(ctx context.Context, attrs []attribute.KeyValue, e retry.Event, call CallInfo, control bool) []attribute.KeyValue {
+	d := e.Decision
 	provider, _ := GenAIProvider(string(e.Key.Provider))
-	attrs := make([]attribute.KeyValue, 0, 20)
 	attrs = append(attrs,
 		keyRunID.String(call.RunID),
-		keyCohort.String(cohort),
+		keyCohort.String(string(call.Cohort())),
 		keyAttempt.Int(d.Attempt),
 		keyDecision.String(string(d.Action)),
 		keySent.Bool(e.Sent),
@@ -106,12 +167,11 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 	)
 	// In the control cohort the SDK chooses its delays unseen: no figure
 	// rather than a false 0.
-	control := call.Cohort() == rollout.Control
 	if !control {
 		attrs = append(attrs, keyDelayMS.Int64(d.Delay.Milliseconds()))
 	}
 	attrs = appendNonEmpty(attrs, KeyGenAIProvider.String(provider), KeyGenAIRequestModel.String(e.Key.Model))
-	if failed {
+	if d.Action != retry.Success {
 		attrs = appendNonEmpty(attrs, keyClass.String(string(d.Class)), keyHintSource.String(string(d.HintSource)))
 		errType := string(d.Class)
 		if errType == "" {
@@ -138,40 +198,5 @@ func (o observer) Observe(ctx context.Context, e retry.Event) {
 			attrs = append(attrs, KeyHTTPResendCount.Int(d.Attempt-1))
 		}
 	}
-
-	_, span := t.tracer.Start(ctx, SpanAttempt,
-		trace.WithSpanKind(kind), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
-	if d.Action == retry.GiveUp {
-		desc := string(d.Class)
-		if desc == "" {
-			desc = ErrorTypeOther
-		}
-		span.SetStatus(codes.Error, desc)
-	}
-	span.End(trace.WithTimestamp(end))
-
-	if s := stateOf(ctx); s != nil && e.Sent && failed {
-		s.wasted.Add(1)
-	}
-	labels := appendNonEmpty([]attribute.KeyValue{keyCohort.String(cohort),
-		KeyGenAIProvider.String(providerLabel(cmp.Or(call.Provider, string(e.Key.Provider))))},
-		KeyGenAIRequestModel.String(t.models.label(cmp.Or(call.Model, e.Key.Model))))
-	if failed && d.Class != "" {
-		labels = append(labels, keyClass.String(string(d.Class)))
-	}
-	set := attribute.NewSet(labels...)
-	if e.Sent {
-		t.attempts.Add(ctx, 1, metric.WithAttributeSet(set), metric.WithAttributes(keyDecision.String(string(d.Action))))
-	}
-	if d.Hold.By != "" {
-		t.holds.Add(ctx, 1, metric.WithAttributeSet(set), metric.WithAttributes(keyHold.String(string(d.Hold.By))))
-	}
-	switch d.Action {
-	case retry.GiveUp:
-		t.giveups.Add(ctx, 1, metric.WithAttributeSet(set))
-	case retry.Retry:
-		if !control {
-			t.delay.Record(ctx, d.Delay.Seconds(), metric.WithAttributeSet(set), metric.WithAttributes(keyHintSource.String(string(d.HintSource))))
-		}
-	}
+	return attrs
 }

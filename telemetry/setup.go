@@ -123,6 +123,7 @@ type Telemetry struct {
 	duration genaiconv.ClientOperationDuration
 	tokens   genaiconv.ClientTokenUsage
 	models   modelLabels
+	series   seriesCache
 
 	metrics *http.Server // serves /metrics when Options.PrometheusListen is set
 	addr    string
