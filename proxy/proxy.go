@@ -149,8 +149,10 @@ type Proxy struct {
 	plugin    *plugin.Plugin
 	base      http.RoundTripper // Options.Transport or the default
 	transport http.RoundTripper // the plugin's, around base
-	llm       hooks.LLMService  // the plugin's middleware, around forward
-	log       *slog.Logger
+	// llm wraps an exchange's forward in the plugin's middleware.
+	llm      func(hooks.LLMService) hooks.LLMService
+	open     *openCalls // control calls awaiting their SDK's next attempt
+	log      *slog.Logger
 	errorLog  *log.Logger // httputil.ReverseProxy's, into log
 	draining  atomic.Bool
 }
@@ -177,7 +179,8 @@ func New(ctx context.Context, o Options) (*Proxy, error) {
 	}
 	p.plugin = pl
 	p.transport = h.transport(p.base)
-	p.llm = h.llm(hooks.LLMFunc(p.forward))
+	p.llm = h.llm
+	p.open = newOpenCalls(p.log)
 	return p, nil
 }
 
@@ -193,9 +196,12 @@ func (p *Proxy) ErrorLog() *log.Logger { return p.errorLog }
 // supervisor stops sending while the server drains.
 func (p *Proxy) Drain() { p.draining.Store(true) }
 
-// Shutdown shuts the plugin down (telemetry flushed) and closes idle
-// upstream connections. Call it once the server has stopped.
+// Shutdown ends the control calls that await their SDK's next attempt (as
+// failed, with their last outcome), shuts the plugin down (telemetry
+// flushed) and closes idle upstream connections. Call it once the server
+// has stopped.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.open.close()
 	if t, ok := p.base.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -222,7 +228,7 @@ func (p *Proxy) Admin(metrics http.Handler) http.Handler {
 	return mux
 }
 
-// ServeHTTP forwards one call; see the package documentation.
+// ServeHTTP forwards one attempt of a call; see the package documentation.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := p.Settings()
 	rt, bad := route(r, s.Upstreams)
@@ -238,39 +244,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, rt, bad)
 		return
 	}
-	ex := &exchange{p: p, w: w, r: r, route: rt}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
-	ctx = withClientTimeout(ctx, r.Header.Get(headerTimeout), time.Now())
-	call := hooks.Call{
-		RunID: r.Header.Get(HeaderRunID), PhaseID: r.Header.Get(HeaderPhaseID), Role: r.Header.Get(HeaderRole),
-		Provider: rt.name, Model: retry.RequestKey(r).Model,
+	ex := &exchange{p: p, w: w, r: r, route: rt, key: retry.RequestKey(r)}
+	var open *openCall
+	if mayResume(r) {
+		if k, ok := keyOf(r, ex.key.Credential); ok {
+			open = p.open.take(k)
+		}
 	}
-	p.llm.Complete(ctx, call, hooks.Request{}) // the outcome is in the response written
+	if open != nil {
+		ex.resume(open)
+	} else {
+		call := hooks.Call{
+			RunID: r.Header.Get(HeaderRunID), PhaseID: r.Header.Get(HeaderPhaseID), Role: r.Header.Get(HeaderRole),
+			Provider: rt.name, Model: ex.key.Model,
+		}
+		ctx := withClientTimeout(r.Context(), r.Header.Get(headerTimeout), time.Now())
+		p.llm(hooks.LLMFunc(ex.forward)).Complete(ctx, call, hooks.Request{}) // the outcome is in the response written
+	}
 	if ex.abort {
 		panic(http.ErrAbortHandler) // the response was cut: cut the client's connection too
 	}
-}
-
-// forward is the LLM service the plugin's middleware wraps: it sends the
-// call's request through the reverse proxy. Its error says that the call
-// failed: a failed response, no response, or a response cut short.
-func (p *Proxy) forward(ctx context.Context, _ hooks.Call, _ hooks.Request) (_ hooks.Response, err error) {
-	ex := ctx.Value(exchangeKey{}).(*exchange)
-	ex.ctx = ctx
-	defer func() {
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			ex.abort = true
-			if ex.err == nil {
-				ex.err = errCut
-			}
-		}
-		err = ex.err
-	}()
-	ex.reverseProxy().ServeHTTP(ex.w, ex.r.WithContext(ctx))
-	return hooks.Response{}, nil
 }
 
 // errCut is the error of a call whose response broke after it began.
