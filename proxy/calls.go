@@ -68,7 +68,7 @@ func keyOf(r *http.Request, credential string) (callKey, bool) {
 		field(id)
 		return sum(h), true
 	}
-	if _, err := strconv.Atoi(r.Header.Get(headerRetryCount)); err != nil {
+	if n, err := strconv.Atoi(r.Header.Get(headerRetryCount)); err != nil || n < 0 {
 		return callKey{}, false
 	}
 	field("request")
@@ -166,7 +166,7 @@ func (o *openCalls) add(c *openCall) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		o.end(c, "the proxy shut down")
+		o.end(c, slog.LevelDebug, "the proxy shut down")
 		return
 	}
 	var evicted []*openCall
@@ -180,7 +180,7 @@ func (o *openCalls) add(c *openCall) {
 	}
 	o.mu.Unlock()
 	for _, e := range evicted {
-		o.end(e, "more control calls awaited a retry than the proxy keeps open")
+		o.end(e, slog.LevelWarn, "more control calls awaited a retry than the proxy keeps open ("+strconv.Itoa(o.max)+")")
 	}
 }
 
@@ -249,7 +249,7 @@ func (o *openCalls) expire() {
 	}
 	o.mu.Unlock()
 	for _, c := range expired {
-		o.end(c, "no retry came within the SDK's wait and "+retryGrace.String())
+		o.end(c, slog.LevelDebug, "no retry came within the SDK's wait and "+retryGrace.String())
 	}
 }
 
@@ -267,17 +267,17 @@ func (o *openCalls) close() {
 	}
 	o.mu.Unlock()
 	for _, c := range all {
-		o.end(c, "the proxy shut down")
+		o.end(c, slog.LevelDebug, "the proxy shut down")
 	}
 }
 
 // end ends c as failed with its last outcome: its client sent no further
 // attempt (while the proxy watched).
-func (o *openCalls) end(c *openCall, why string) {
+func (o *openCalls) end(c *openCall, level slog.Level, why string) {
 	_, err := c.call.End(c.ctx, hooks.Response{}, errNoRetry)
 	var ce *hooks.CallError
 	if errors.As(err, &ce) {
-		o.log.Debug("dynretry proxy: a control call ended awaiting its client's retry: "+why,
+		o.log.Log(c.ctx, level, "dynretry proxy: a control call ended awaiting its client's retry: "+why,
 			"route", c.route, "class", ce.Summary.Class, "attempts", ce.Summary.Attempts)
 	}
 }
