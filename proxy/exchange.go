@@ -89,10 +89,12 @@ func (ex *exchange) send(ctx context.Context) (err error) {
 // awaitsRetry reports whether the attempt's call stays open for the next
 // attempt: a control call whose attempt failed and that its SDK retries by
 // its rule (retry.SDKDecision, X-Should-Retry included), as the control
-// transport decided.
+// transport decided from the response's status and headers. That holds
+// also when the response's body was cut: an SDK that retries a status
+// closes the body unread (openai-go does), and the proxy's write then fails.
 func (ex *exchange) awaitsRetry() bool {
 	s, _ := hooks.SummaryOf(ex.ctx)
-	return ex.err != nil && !ex.abort && hooks.CohortOf(ex.ctx) == rollout.Control && s.Decision == retry.Retry
+	return ex.err != nil && hooks.CohortOf(ex.ctx) == rollout.Control && s.Decision == retry.Retry
 }
 
 // reverseProxy returns the reverse proxy of the exchange.

@@ -75,7 +75,12 @@ func startInProcess(t *testing.T, up http.Handler, environ ...string) *fixture {
 	t.Helper()
 	f := newFixture(t, "", sim.Transport{Handler: up}, append([]string{"DYNRETRY_PROXY__UPSTREAMS__OPENAI=http://upstream.test"}, environ...))
 	f.url = inProcess
-	f.client = &http.Client{Transport: sim.Transport{Handler: f.proxy}}
+	srv := &http.Server{Handler: f.proxy}
+	f.client = &http.Client{Transport: sim.Transport{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As an http.Server serves it: httputil.ReverseProxy cuts the
+		// client's connection when a copy fails only then.
+		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, srv)))
+	})}}
 	return f
 }
 
