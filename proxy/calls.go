@@ -38,8 +38,8 @@ const (
 	// their backoff). A longer hint adds nothing to retryGrace.
 	maxSDKWait = 2 * time.Minute
 	// maxOpen is the most calls kept open at once: beyond it the oldest is
-	// ended. Each holds a few hundred bytes (its span, its summary), never
-	// a body.
+	// ended. Each holds its span, its summary and its context's values,
+	// never a request or a body.
 	maxOpen = 10_000
 )
 
@@ -166,7 +166,7 @@ func (o *openCalls) add(c *openCall) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		o.end(c, slog.LevelDebug, "the proxy shut down")
+		o.end(c, slog.LevelDebug, "the proxy is draining")
 		return
 	}
 	var evicted []*openCall
@@ -267,7 +267,7 @@ func (o *openCalls) close() {
 	}
 	o.mu.Unlock()
 	for _, c := range all {
-		o.end(c, slog.LevelDebug, "the proxy shut down")
+		o.end(c, slog.LevelDebug, "the proxy is draining")
 	}
 }
 

@@ -368,7 +368,7 @@ func TestOpenCallsBoundedAndEndedAtShutdown(t *testing.T) {
 			require.Len(t, calls, 1, run)
 			assert.Equal(t, "rate_limited", attr(calls[0].call, "error.type"), run)
 		}
-		assert.Contains(t, f.logs.String(), "the proxy shut down")
+		assert.Contains(t, f.logs.String(), "the proxy is draining")
 
 		// A call that would stay open while the proxy drains ends at once.
 		read(t, f.post(t, chatPath, chatBody, proxy.HeaderRunID, "run-late", "X-Stainless-Retry-Count", "0"))
