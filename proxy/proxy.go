@@ -86,7 +86,8 @@
 // its response asked for (retry-after, as the SDKs honor it: at most two
 // minutes) and 30 s more ends as failed, with the outcome of its last
 // attempt; so does the oldest when 10,000 calls are open, and every open
-// call at Shutdown.
+// call when the proxy drains (Drain, Shutdown). Open calls keep no request
+// or body, and no goroutine: one timer ends them.
 //
 // Every response carries X-Dynretry-Cohort (treatment, control, or none
 // when the proxy refused the request itself); a failed one (status 400 or
