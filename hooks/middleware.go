@@ -93,10 +93,16 @@ func (c *OpenCall) End(ctx context.Context, resp Response, err error) (Response,
 		if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			ended = cmp.Or(ctx.Err(), err)
 		}
+		// Past the commit point (the last attempt succeeded, then its
+		// response broke) the failure is the break, not an earlier attempt's.
+		committed := s.Decision == retry.Success
+		last := retry.Assessment{Class: s.Class, Status: s.Status}
+		if committed {
+			last = retry.Assessment{}
+		}
 		d := c.settle.Decide(retry.Input{
-			Point:      retry.AfterCall,
-			Assessment: retry.Assessment{Class: s.Class, Status: s.Status},
-			Attempt:    s.Attempts, Ended: ended, Committed: s.Decision == retry.Success,
+			Point: retry.AfterCall, Assessment: last,
+			Attempt: s.Attempts, Ended: ended, Committed: committed,
 		})
 		s.Class, s.Decision, s.Reason = d.Class, d.Action, d.Reason
 	}

@@ -273,21 +273,34 @@ func TestMiddlewareFailureWithoutAttempt(t *testing.T) {
 // TestMiddlewareStreamCutAfterCommit: an attempt the engine saw succeed
 // whose stream then broke ends as a connection give-up past the commit
 // point, as Decide says after the call.
+// A 429 before the successful attempt does not make the break a rate limit.
 func TestMiddlewareStreamCutAfterCommit(t *testing.T) {
-	s := newStack(t, 100)
-	cut := errors.New("unexpected EOF in the stream")
-	svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
-		s.obs.Observe(ctx, retry.Event{Decision: retry.Decision{Attempt: 1, Action: retry.Success, Reason: "succeeded"}, Sent: true})
-		return hooks.Response{}, cut
-	}))
-	_, err := svc.Complete(context.Background(), testCall, hooks.Request{Stream: true})
-	var ce *hooks.CallError
-	require.ErrorAs(t, err, &ce)
-	assert.ErrorIs(t, err, cut)
-	assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
-	assert.Equal(t, retry.Connection, ce.Summary.Class)
-	assert.Equal(t, 1, ce.Summary.Attempts)
-	assert.Contains(t, ce.Summary.Reason, "commit point")
+	limited := retry.Decision{Assessment: retry.Assessment{Class: retry.RateLimited, Status: 429}, Attempt: 1, Action: retry.Retry, Reason: "rate_limited"}
+	for name, before := range map[string][]retry.Decision{
+		"first attempt":   nil,
+		"after a refusal": {limited},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStack(t, 100)
+			cut := errors.New("unexpected EOF in the stream")
+			svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+				for _, d := range before {
+					s.obs.Observe(ctx, retry.Event{Decision: d, Sent: true})
+				}
+				s.obs.Observe(ctx, retry.Event{Decision: retry.Decision{Attempt: len(before) + 1, Action: retry.Success, Reason: "succeeded"}, Sent: true})
+				return hooks.Response{}, cut
+			}))
+			_, err := svc.Complete(context.Background(), testCall, hooks.Request{Stream: true})
+			var ce *hooks.CallError
+			require.ErrorAs(t, err, &ce)
+			assert.ErrorIs(t, err, cut)
+			assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
+			assert.Equal(t, retry.Connection, ce.Summary.Class)
+			assert.Equal(t, len(before)+1, ce.Summary.Attempts)
+			assert.Contains(t, ce.Summary.Reason, "commit point")
+			assert.NotContains(t, ce.Summary.Reason, "HTTP 429")
+		})
+	}
 }
 
 // TestObserveWithoutCall: the observer Observe returns passes every event
