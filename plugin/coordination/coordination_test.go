@@ -233,3 +233,26 @@ func TestReloadKeepsCoordination(t *testing.T) {
 	assert.Equal(t, "one:", p.Settings().Coordination.KeyPrefix, "the store in force")
 	assert.Contains(t, logs.String(), "coordination section of models.yaml changed: it applies at the next start")
 }
+
+// The Redis client's own lines, such as its pool failing to dial a Redis
+// that is down, go to the plugin's logger at level Debug, not to stderr.
+func TestRedisClientLogs(t *testing.T) {
+	srv := redistest.New(t)
+	srv.Kill()
+	var logs testutil.SyncBuffer
+	h := new(host)
+	p, err := plugin.Register(context.Background(), h, plugin.Options{
+		Environ: redisEnv(srv), OpenStore: coordination.Open,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, p.Shutdown(context.Background())) })
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"id":"x"}`)) }))
+	defer api.Close()
+	registered{p: p, host: h}.call(t, api.URL)
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "level=DEBUG msg=\"redis: connection pool: failed to dial")
+	}, 10*time.Second, 20*time.Millisecond, "logs:\n%s", &logs)
+	assert.Contains(t, logs.String(), "source=go-redis")
+	assert.Contains(t, logs.String(), "level=WARN msg=\"dynretry: the shared pacing store (Redis) is unavailable")
+}
