@@ -53,6 +53,41 @@ func TestProxyProcess(t *testing.T) {
 	t.Run("processes share one pacer", func(t *testing.T) { testProcessesSharePacer(t, bin, nodeDir) })
 	t.Run("hostile requests", func(t *testing.T) { testHostileRequests(t, bin) })
 	t.Run("SIGTERM drains a stream", func(t *testing.T) { testDrain(t, bin) })
+	t.Run("exit codes", func(t *testing.T) { testExitCodes(t, bin) })
+}
+
+// testExitCodes checks the built binary's exit statuses: 0 for success, 2
+// with a usage hint for a usage error, 1 for a runtime error.
+func testExitCodes(t *testing.T, bin string) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"--version"}, 0, "dynretry ", ""},
+		{[]string{"--bogus"}, 2, "", "dynretry: unknown flag: --bogus\nRun 'dynretry --help' for usage.\n"},
+		{[]string{"nosuch"}, 2, "", "Run 'dynretry --help' for usage."},
+		{[]string{"proxy", "--listen"}, 2, "", "Run 'dynretry --help' for usage."},
+		{[]string{"report", "--html", filepath.Join(t.TempDir(), "r.html"), filepath.Join(t.TempDir(), "none.jsonl")}, 1, "", "no such file"},
+	} {
+		var stdout, stderr strings.Builder
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err, "%v", tc.args)
+		}
+		assert.Equal(t, tc.code, code, "%v: stderr %q", tc.args, stderr.String())
+		assert.Contains(t, stdout.String(), tc.stdout, "%v", tc.args)
+		assert.Contains(t, stderr.String(), tc.stderr, "%v", tc.args)
+		if tc.code == 1 {
+			assert.NotContains(t, stderr.String(), "for usage", "%v: a runtime error is not a usage error", tc.args)
+		}
+	}
 }
 
 func goBin() string {
