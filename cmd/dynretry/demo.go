@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,8 +114,9 @@ func demoProvider(seed uint64) sim.Config {
 }
 
 // demoPhases is the work of one run: two phases of a streamed builder call
-// and an auditor call; one run in eight also asks the doctor with a prompt
-// larger than any token window (a non-retryable error).
+// (Anthropic) and an auditor call (OpenAI); every other run also asks the
+// doctor (Gemini) in its first phase, and one run in eight asks the doctor
+// with a prompt larger than any token window (a non-retryable error).
 func demoPhases(i int) []runner.Phase {
 	prompt := strings.Repeat("Refactor the parser and keep its tests green. ", 20)
 	steps := []runner.Step{
@@ -122,6 +124,10 @@ func demoPhases(i int) []runner.Phase {
 		{Role: "auditor", Provider: "openai", Request: hooks.Request{System: "You audit.", Prompt: prompt, MaxTokens: 200}},
 	}
 	phases := []runner.Phase{{ID: "phase-1", Steps: steps}, {ID: "phase-2", Steps: steps}}
+	if i%2 == 1 {
+		phases[0].Steps = append(slices.Clip(steps), runner.Step{Role: "doctor", Provider: "gemini",
+			Request: hooks.Request{System: "You diagnose.", Prompt: prompt, MaxTokens: 200}})
+	}
 	if i%8 == 7 {
 		huge := strings.Repeat("all of the repository ", 12_000)
 		phases[1].Steps = append(phases[1].Steps, runner.Step{Role: "doctor", Provider: "openai",
