@@ -154,7 +154,7 @@ func Goals(cells []Cell) []Goal {
 				worst(func(c Cell) float64 { return float64(c.LateGiveUps) }), 0, "")}
 		case "capacity-step":
 			g.Checks = []Check{failed, ratio(1.10)}
-		case "fleet-8":
+		case "fleet-8", "cold-burst", "cold-burst-no-headers":
 			g.Checks = []Check{failed, ratio(1.10), waste(0.05)}
 		default:
 			continue
