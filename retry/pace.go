@@ -2,6 +2,7 @@ package retry
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -24,6 +25,15 @@ const probePoll = 500 * time.Millisecond
 // bookingTTL is how long a booking is kept when no response syncs it away.
 const bookingTTL = 5 * time.Minute
 
+// startWindow is how many calls may be in flight to a limit in slow start
+// before any has succeeded, as TCP's initial window; each success lets one
+// more go.
+const startWindow = 4
+
+// startPoll is the shortest time after which a call held by the slow start
+// asks again.
+const startPoll = 10 * time.Millisecond
+
 // A HoldKind says what holds a limit's calls back. The names appear in
 // reasons.
 type HoldKind string
@@ -44,12 +54,16 @@ const (
 	// exhausted, a long hint a probe confirmed): calls give up unsent, one
 	// probe per interval.
 	HeldBlock HoldKind = "block"
+	// HeldStart: the limit is in slow start (it has stated no windows and
+	// taught no rate yet): only a few calls are in flight until answers
+	// say more.
+	HeldStart HoldKind = "slow start"
 )
 
 // class is the class of a call that never got an answer because of k.
 func (k HoldKind) class(v Verdict) Class {
 	switch k {
-	case HeldHint, HeldWindow, HeldCheck:
+	case HeldHint, HeldWindow, HeldCheck, HeldStart:
 		return RateLimited
 	case HeldOverload:
 		return Overloaded
@@ -148,11 +162,31 @@ func (s *PaceState) interval(t time.Time) time.Duration {
 
 // PaceState is what is known about one limit key (provider, model,
 // credential): the provider's rate-limit windows or a rate learned without
-// them, a hold, the overload, a check of a long hint, a block, and the
-// latency. It is also the state of a credential's scope, where only Block
-// is used. The zero value knows nothing and lets every call go. Its methods
-// are pure: time and randomness are arguments. It is not safe for
-// concurrent use; a Store serializes access to it.
+// them, the calls in flight, a hold, the overload, a check of a long hint,
+// a block, and the latency. It is also the state of a credential's scope,
+// where only Block is used. Its methods are pure: time and randomness are
+// arguments. It is not safe for concurrent use; a Store serializes access
+// to it.
+//
+// The zero value knows nothing: the limit is in slow start, as a TCP
+// connection begins. Until the provider states the limit's windows or a
+// refusal teaches its rate, at most startWindow (4) calls are in flight
+// (booked and not yet answered), plus one for each success; the others
+// wait and ask again (By HeldStart). So the calls that meet a limit
+// together first, as many runs started at once on one key do, do not all
+// go into a bucket nobody has measured: a few go, and their answers pace
+// the rest — the first response that states the windows ends the slow
+// start. A call in flight for longer than the Ask's ProbeTimeout no longer
+// holds its place. The state lives in the Store, so every process sharing
+// one shares the slow start.
+//
+// The calls in flight are also what a response's count may leave out: the
+// provider counted it when it admitted that call, and calls may reach it
+// in another order than they were sent. So when a response syncs the
+// windows, every call still in flight is counted on top, whenever it was
+// sent, and so is every call answered that was sent at or after the
+// observed one; only the answered calls sent before it are taken as
+// counted (see Observe).
 type PaceState struct {
 	// Hold is the time before which no call may be sent.
 	Hold time.Time `json:"hold"`
@@ -160,16 +194,18 @@ type PaceState struct {
 	// algorithm: a window admits a call of cost c at t when
 	// TAT + c·Interval − Span ≤ t.
 	Windows []PaceWindow `json:"windows,omitempty"`
-	// Bookings are calls booked after the newest synced observation.
+	// Bookings are the calls the provider's next count may leave out: those
+	// booked and not answered yet, and, while the limit has windows, those
+	// answered that were booked at or after the call whose response last
+	// synced them. Calls are booked while the limit has windows or is in
+	// slow start.
 	Bookings []Booking `json:"bookings,omitempty"`
 	// Synced is the send time of the call whose response last synced the
 	// windows; older responses are not applied.
 	Synced time.Time `json:"synced"`
-	// Answered reports that a response to a call to the key was observed.
-	// Until then every call is booked, so that the first windows reported
-	// can count the calls in flight; after it, calls are booked only while
-	// the provider reports windows.
-	Answered bool `json:"answered,omitempty"`
+	// Acked counts the successes while the limit had no windows: the slow
+	// start lets startWindow+Acked calls be in flight.
+	Acked int `json:"acked,omitempty"`
 	// Overloads counts consecutive overloaded failures (probes included);
 	// while positive, calls are held and then let through one probe at a
 	// time.
@@ -217,6 +253,10 @@ type PaceWindow struct {
 type Booking struct {
 	At   time.Time `json:"at"`
 	Cost Cost      `json:"cost"`
+	// Answered reports that the call's answer was observed and may have
+	// been counted by the provider (the booking of a call it refused goes
+	// at its answer).
+	Answered bool `json:"answered,omitempty"`
 }
 
 // An Ask is a call asking its limit's pacer when it may send.
@@ -293,6 +333,10 @@ type Observation struct {
 	Limits Limits
 	// Hold is what the decision asked of the limit.
 	Hold Hold
+	// Unsent reports that the call was not sent after all: its caller gave
+	// up while it waited for the time the pacer gave it, and gives that
+	// place back. Class is then Canceled.
+	Unsent bool
 }
 
 // countsTokens reports whether a token window paces calls: only then is a
@@ -337,7 +381,7 @@ func (s *PaceState) probing() HoldKind {
 //
 //   - A place asked about (Ask.Booked) stands unless a hold, an overload, a
 //     check or a block began, or the rate fell, since it was booked; else
-//     the call is booked anew.
+//     it is given up and the call is booked anew.
 //   - A block, of the credential or the limit, refuses the call unbooked
 //     (By HeldBlock) unless its probe may go: not before Next, one at a
 //     time; a block past its Until is lifted.
@@ -346,6 +390,12 @@ func (s *PaceState) probing() HoldKind {
 //     (windows included) is later than now is told to come back then, and
 //     while a probe is in flight every call is told to look again within
 //     probePoll; otherwise the call is the probe, sent now.
+//   - In slow start (see PaceState), a call that would make more calls in
+//     flight than the start window allows, and after the first refusal
+//     taught a rate any call while calls sent before it are still in
+//     flight (the rate counts their successes yet), is told to ask again
+//     after a quarter of the time the oldest of them has been out, within
+//     [startPoll, probePoll] (By HeldStart).
 //   - The windows (or the learned rate) delay it until it fits.
 //   - A time too late for an attempt to finish before the deadline books
 //     nothing.
@@ -358,6 +408,9 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 		if !s.heldSince(cred, a.BookedAt, a.Booked) {
 			v.At, v.Booked, v.Confirmed = a.Booked, true, true
 			return v
+		}
+		if i := s.booking(a.Booked); i >= 0 {
+			s.Bookings = slices.Delete(s.Bookings, i, i+1) // the place is given up
 		}
 	}
 	var probed []*PaceState // blocks this call probes, if it is booked
@@ -389,6 +442,12 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 			return v
 		case at.After(now):
 			v.At, v.By = at, p
+			return v
+		}
+	}
+	if (s.starting() || s.Rate != nil && s.Rate.Counting) && a.ProbeTimeout > 0 {
+		if n, oldest := s.inFlight(now, a.ProbeTimeout); n > 0 && n >= s.startWindow() {
+			v.At, v.By = later(at, now.Add(min(max(now.Sub(oldest)/4, startPoll), probePoll))), HeldStart
 			return v
 		}
 	}
@@ -428,10 +487,38 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 	if s.Rate != nil {
 		s.Rate.TAT = at.Add(s.interval(at))
 	}
-	if len(s.Windows) > 0 || !s.Answered {
+	if len(s.Windows) > 0 || s.starting() {
 		s.Bookings = append(s.Bookings, Booking{At: at, Cost: a.Cost})
 	}
 	return v
+}
+
+// starting reports whether the limit is in slow start: it has stated no
+// windows and taught no rate.
+func (s *PaceState) starting() bool { return len(s.Windows) == 0 && s.Rate == nil }
+
+// startWindow is how many calls may be in flight in slow start; none while
+// the first learned rate still counts the answers of calls in flight.
+func (s *PaceState) startWindow() int {
+	if s.Rate != nil {
+		return 0
+	}
+	return startWindow + s.Acked
+}
+
+// inFlight returns the number of calls booked and not answered, leaving out
+// those booked to go more than timeout ago, and the earliest time one of
+// them was booked to go.
+func (s *PaceState) inFlight(now time.Time, timeout time.Duration) (n int, oldest time.Time) {
+	for _, b := range s.Bookings {
+		if !b.Answered && now.Sub(b.At) < timeout {
+			n++
+			if oldest.IsZero() || b.At.Before(oldest) {
+				oldest = b.At
+			}
+		}
+	}
+	return n, oldest
 }
 
 // heldSince reports whether, since a call was booked (at bookedAt, to be
@@ -458,7 +545,12 @@ func (s *PaceState) window() time.Duration {
 //
 //   - Windows reported with a limit and a remaining count are synced to the
 //     provider's count, if the response is not older than the last one
-//     applied; the learned rate is then dropped.
+//     applied, with the calls it may not have counted replayed (see sync);
+//     the learned rate is then dropped.
+//   - The observed call is no longer in flight: its booking goes if it was
+//     not sent (Unsent) or the provider refused it uncounted (rate_limited,
+//     overloaded, quota_exhausted, request_too_large), and is otherwise
+//     kept, answered, while a later count may still leave it out.
 //   - The decision's Hold applies: a hint holds the limit until it expires;
 //     a check holds it for For and starts the check (unless one is on); an
 //     overload holds it for For, the first time and after each failed probe
@@ -468,23 +560,35 @@ func (s *PaceState) window() time.Duration {
 //     check began ends the check; a success of a call sent since a block
 //     began lifts the block. A canceled call (the caller's context ended)
 //     ends nothing: it only frees the probe's place.
-//   - A rate-limit refusal without a hint to honour (none, or one under
-//     check) when the limit has no windows teaches the rate: the first (if
-//     at least minRecent calls succeeded in the last minute) sets Max to
-//     the successes of the last minute per second (counting those of calls
-//     then in flight as they come), later ones (of calls sent after the
-//     last decrease) to the current rate; either way the rate falls to
-//     0.7·Max, and the next call waits one interval.
-//   - A success counts toward Recent and the Latency.
+//   - A rate-limit refusal when the limit has no windows teaches the rate,
+//     whether its hint holds the limit or not (the hint says when, the rate
+//     how fast after): the first (if at least minRecent calls succeeded in
+//     the last minute) sets Max to the successes of the last minute per
+//     second (counting those of calls then in flight as they come), later
+//     ones (of calls sent after the last decrease) to the current rate;
+//     either way the rate falls to 0.7·Max, and the next call waits one
+//     interval.
+//   - A success counts toward Recent and the Latency and, while the limit
+//     has no windows, lets one more call be in flight in slow start.
 func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	now := o.Now
-	if o.Class != Canceled {
-		s.Answered = true
+	i := s.booking(o.Sent)
+	var own Booking
+	if i >= 0 {
+		own = s.Bookings[i]
+		s.Bookings = slices.Delete(s.Bookings, i, i+1) // it is in its own count
 	}
 	if !o.Sent.Before(s.Synced) && s.sync(now, o) {
 		s.Rate = nil
 	}
+	if i >= 0 && !o.Unsent && !uncounted(o.Class) {
+		own.Answered = true
+		s.Bookings = slices.Insert(s.Bookings, i, own)
+	}
 	if o.Class == "" {
+		if len(s.Windows) == 0 {
+			s.Acked++
+		}
 		s.Recent = s.recent(now) + 1
 		s.RecentAt = now
 		if s.Rate != nil && s.Rate.Counting && !o.Sent.After(s.Rate.Since) {
@@ -557,23 +661,43 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 		}
 	}
 
-	if o.Class == RateLimited && len(s.Windows) == 0 && (h.By == "" || h.By == HeldCheck) {
+	if o.Class == RateLimited && len(s.Windows) == 0 && (h.By == "" || h.By == HeldCheck || h.By == HeldHint) {
+		cut := true
 		switch {
 		case s.Rate == nil && s.recent(now) >= minRecent:
 			s.Rate = &Rate{Max: s.recent(now) / window.Seconds(), Since: now, Counting: true}
 		case s.Rate != nil && o.Sent.After(s.Rate.Since):
 			s.Rate.Max, s.Rate.Since, s.Rate.Counting = s.rate(now), now, false
+		default:
+			cut = false
 		}
-		if s.Rate != nil && s.Rate.Since.Equal(now) {
+		if cut {
 			// The bucket is empty now; the calls in line book anew (see
-			// heldSince), so their places are given up.
+			// heldSince), so their places are given up. Other refusals
+			// of the same instant leave the places booked since.
 			s.Rate.TAT = now.Add(s.interval(now))
 		}
 	}
 	if s.Rate != nil && s.Rate.cubic(now) > rateForget*s.Rate.Max {
 		s.Rate = nil // far above any refusal: it no longer paces anything
 	}
-	s.prune(now, o)
+	s.prune(now)
+}
+
+// booking returns the index of the first booking not answered of a call
+// sent at sent, or -1.
+func (s *PaceState) booking(sent time.Time) int {
+	return slices.IndexFunc(s.Bookings, func(b Booking) bool { return !b.Answered && b.At.Equal(sent) })
+}
+
+// uncounted reports whether the provider refuses a call of class c without
+// counting it against the limit's windows.
+func uncounted(c Class) bool {
+	switch c {
+	case RateLimited, Overloaded, QuotaExhausted, RequestTooLarge:
+		return true
+	}
+	return false
 }
 
 // recent is Recent decayed to now: successes in about the last minute.
@@ -605,18 +729,21 @@ func (s *PaceState) Idle(now time.Time) bool {
 	return true
 }
 
-// sync sets each reported window from the provider's state and replays the
-// bookings the provider may not have counted yet: those made after the
-// observed call was sent, and all but one of those made at the same instant
-// (the observed call is one of them, and the provider may have admitted the
-// others after it). A window refills its limit in one minute (providers
-// state limits per minute); when the reset is known, the window is full
-// again at now+reset and holds the remaining count plus what refills by
-// then, else it is full at now+(limit−remaining) intervals and holds one
-// minute's limit. The state is taken as of now, which errs on the side of
-// caution when the provider counted it at admission. Of two responses to
-// calls sent at the same instant, the more cautious wins. It reports
-// whether any window was synced.
+// sync sets each reported window from the provider's count and replays the
+// bookings that count may leave out. The count was taken when the provider
+// admitted the observed call, and calls may reach it in another order than
+// they were sent: so every call still in flight is replayed, whenever it
+// was sent, and so is every answered one sent at or after the observed call
+// (the observed call's own booking is not among them, see Observe); only
+// the calls answered that were sent before it are taken as counted. A
+// window refills its limit in one minute (providers state limits per
+// minute); when the reset is known, the window is full again at now+reset
+// and holds the remaining count plus what refills by then, else it is full
+// at now+(limit−remaining) intervals and holds one minute's limit. The
+// state is taken as of now, not of the admission: what refilled since is
+// left out, on the side of caution. Of two responses to calls sent at the
+// same instant, the more cautious wins: which of them the provider admitted
+// first is unknown. It reports whether any window was synced.
 func (s *PaceState) sync(now time.Time, o Observation) bool {
 	synced, same := false, o.Sent.Equal(s.Synced)
 	for _, l := range o.Limits {
@@ -636,31 +763,20 @@ func (s *PaceState) sync(now time.Time, o Observation) bool {
 			w.TAT = now.Add(time.Duration(max(l.Limit-l.Remaining, 0)) * w.Interval)
 			w.Span = window
 		}
-		self := false // whether the observed call's own booking was skipped
 		for _, b := range s.Bookings {
-			if b.At.Before(o.Sent) || b.At.Equal(o.Sent) && !self {
-				self = self || b.At.Equal(o.Sent)
-				continue
+			if !b.Answered || !b.At.Before(o.Sent) {
+				w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
 			}
-			w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
 		}
 		if same && old.After(w.TAT) {
-			w.TAT = old
+			w.TAT = old // of two counts taken at the same instant, the more cautious wins
 		}
 		synced = true
 	}
-	if !synced {
-		return false
+	if synced {
+		s.Synced = o.Sent
 	}
-	s.Synced = o.Sent
-	kept := s.Bookings[:0]
-	for _, b := range s.Bookings {
-		if !b.At.Before(o.Sent) {
-			kept = append(kept, b)
-		}
-	}
-	s.Bookings = kept
-	return true
+	return synced
 }
 
 // paceWindow returns the state's window for l, adding it if new.
@@ -674,14 +790,15 @@ func (s *PaceState) paceWindow(l Window) *PaceWindow {
 	return &s.Windows[len(s.Windows)-1]
 }
 
-// prune drops the bookings no response will sync away: those older than
-// bookingTTL and, while the provider reports no windows, those made up to
-// the observed call.
-func (s *PaceState) prune(now time.Time, o Observation) {
-	unpaced := len(s.Windows) == 0 && len(o.Limits) == 0 // nothing to replay them into
+// prune drops the bookings no count will leave out: the answered ones sent
+// before the call whose response last synced the windows, or all answered
+// ones while the limit has no windows (there is nothing to replay them
+// into), and any older than bookingTTL.
+func (s *PaceState) prune(now time.Time) {
 	kept := s.Bookings[:0]
 	for _, b := range s.Bookings {
-		if now.Sub(b.At) <= bookingTTL && !(unpaced && !b.At.After(o.Sent)) {
+		counted := b.Answered && (len(s.Windows) == 0 || b.At.Before(s.Synced))
+		if !counted && now.Sub(b.At) <= bookingTTL {
 			kept = append(kept, b)
 		}
 	}

@@ -194,10 +194,17 @@ func TestPaceRateCurve(t *testing.T) {
 	var q PaceState
 	q.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited})
 	assert.Nil(t, q.Rate)
-	// A hint to honour is not a reason to learn.
+	// A hint holds the limit, and teaches the rate after it as well.
 	q.Recent, q.RecentAt = 30, t0
 	q.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited, Hold: Hold{By: HeldHint, For: time.Second}})
-	assert.Nil(t, q.Rate)
+	if assert.NotNil(t, q.Rate) {
+		assert.InDelta(t, 0.5, q.Rate.Max, 1e-9)
+	}
+	assert.WithinDuration(t, ts(1), q.Hold, 0)
+	// A refusal of a limit with windows teaches nothing: they pace it.
+	w := PaceState{Recent: 30, RecentAt: t0, Windows: []PaceWindow{{Interval: time.Second, Span: time.Minute}}}
+	w.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited})
+	assert.Nil(t, w.Rate)
 }
 
 // The latency estimate follows the fastest recent success and drifts up
@@ -225,7 +232,7 @@ func TestPaceIdle(t *testing.T) {
 		idle bool
 	}{
 		"zero":               {PaceState{}, true},
-		"answered, no more":  {PaceState{Answered: true, Latency: time.Second, Recent: 3}, true},
+		"answered, no more":  {PaceState{Acked: 3, Latency: time.Second, Recent: 3}, true},
 		"hold ahead":         {PaceState{Hold: ts(101)}, false},
 		"hold past":          {PaceState{Hold: ts(99)}, true},
 		"overloaded":         {PaceState{Overloads: 1}, false},
