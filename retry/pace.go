@@ -183,10 +183,10 @@ func (s *PaceState) interval(t time.Time) time.Duration {
 // The calls in flight are also what a response's count may leave out: the
 // provider counted it when it admitted that call, and calls may reach it
 // in another order than they were sent. So when a response syncs the
-// windows, every call still in flight is counted on top, whenever it was
-// sent, and so is every call answered that was sent at or after the
-// observed one; only the answered calls sent before it are taken as
-// counted (see Observe).
+// windows, every call sent at or after the observed one is counted on top,
+// answered or not, and so is every call still in flight that was sent up
+// to a round trip before it; only the calls answered, or sent earlier, are
+// taken as counted (see sync).
 type PaceState struct {
 	// Hold is the time before which no call may be sent.
 	Hold time.Time `json:"hold"`
@@ -194,11 +194,11 @@ type PaceState struct {
 	// algorithm: a window admits a call of cost c at t when
 	// TAT + c·Interval − Span ≤ t.
 	Windows []PaceWindow `json:"windows,omitempty"`
-	// Bookings are the calls the provider's next count may leave out: those
-	// booked and not answered yet, and, while the limit has windows, those
-	// answered that were booked at or after the call whose response last
-	// synced them. Calls are booked while the limit has windows or is in
-	// slow start.
+	// Bookings are the calls the provider's next count may leave out, or
+	// that are in flight: those booked and not answered yet, and, while the
+	// limit has windows, those answered that were booked at or after the
+	// call whose response last synced them. Calls are booked while the
+	// limit has windows or is in slow start.
 	Bookings []Booking `json:"bookings,omitempty"`
 	// Synced is the send time of the call whose response last synced the
 	// windows; older responses are not applied.
@@ -572,6 +572,13 @@ func (s *PaceState) window() time.Duration {
 //     has no windows, lets one more call be in flight in slow start.
 func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	now := o.Now
+	if lat := now.Sub(o.Sent); o.Class == "" && lat >= 0 {
+		if s.Latency == 0 || lat < s.Latency {
+			s.Latency = lat
+		} else {
+			s.Latency += (lat - s.Latency) / 8
+		}
+	}
 	i := s.booking(o.Sent)
 	var own Booking
 	if i >= 0 {
@@ -583,7 +590,11 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	}
 	if i >= 0 && !o.Unsent && !uncounted(o.Class) {
 		own.Answered = true
-		s.Bookings = slices.Insert(s.Bookings, i, own)
+		j := slices.IndexFunc(s.Bookings, func(b Booking) bool { return b.At.After(own.At) })
+		if j < 0 {
+			j = len(s.Bookings)
+		}
+		s.Bookings = slices.Insert(s.Bookings, j, own)
 	}
 	if o.Class == "" {
 		if len(s.Windows) == 0 {
@@ -593,13 +604,6 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 		s.RecentAt = now
 		if s.Rate != nil && s.Rate.Counting && !o.Sent.After(s.Rate.Since) {
 			s.Rate.Max += 1 / window.Seconds() // it was in flight at the first refusal
-		}
-		if lat := now.Sub(o.Sent); lat >= 0 {
-			if s.Latency == 0 || lat < s.Latency {
-				s.Latency = lat
-			} else {
-				s.Latency += (lat - s.Latency) / 8
-			}
 		}
 	}
 
@@ -732,11 +736,13 @@ func (s *PaceState) Idle(now time.Time) bool {
 // sync sets each reported window from the provider's count and replays the
 // bookings that count may leave out. The count was taken when the provider
 // admitted the observed call, and calls may reach it in another order than
-// they were sent: so every call still in flight is replayed, whenever it
-// was sent, and so is every answered one sent at or after the observed call
-// (the observed call's own booking is not among them, see Observe); only
-// the calls answered that were sent before it are taken as counted. A
-// window refills its limit in one minute (providers state limits per
+// they were sent: so every call sent at or after the observed one is
+// replayed, answered or not, and so is every call still in flight that was
+// sent at most a round trip before it (the fastest known: the limit's
+// Latency, or the observed call's own if shorter), which may have reached
+// the provider after it; the observed call's own booking is not among them
+// (see Observe). Earlier calls are taken as counted, and their bookings
+// go. A window refills its limit in one minute (providers state limits per
 // minute); when the reset is known, the window is full again at now+reset
 // and holds the remaining count plus what refills by then, else it is full
 // at now+(limit−remaining) intervals and holds one minute's limit. The
@@ -745,6 +751,13 @@ func (s *PaceState) Idle(now time.Time) bool {
 // same instant, the more cautious wins: which of them the provider admitted
 // first is unknown. It reports whether any window was synced.
 func (s *PaceState) sync(now time.Time, o Observation) bool {
+	rtt := now.Sub(o.Sent)
+	if s.Latency > 0 {
+		rtt = min(rtt, s.Latency)
+	}
+	uncounted := func(b Booking) bool {
+		return !b.At.Before(o.Sent) || !b.Answered && !b.At.Before(o.Sent.Add(-rtt))
+	}
 	synced, same := false, o.Sent.Equal(s.Synced)
 	for _, l := range o.Limits {
 		if l.Limit <= 0 || l.Remaining < 0 {
@@ -764,7 +777,7 @@ func (s *PaceState) sync(now time.Time, o Observation) bool {
 			w.Span = window
 		}
 		for _, b := range s.Bookings {
-			if !b.Answered || !b.At.Before(o.Sent) {
+			if uncounted(b) {
 				w.TAT = later(w.TAT, b.At).Add(w.cost(b.Cost))
 			}
 		}
@@ -773,10 +786,19 @@ func (s *PaceState) sync(now time.Time, o Observation) bool {
 		}
 		synced = true
 	}
-	if synced {
-		s.Synced = o.Sent
+	if !synced {
+		return false
 	}
-	return synced
+	s.Synced = o.Sent
+	kept := s.Bookings[:0]
+	for _, b := range s.Bookings {
+		if uncounted(b) {
+			kept = append(kept, b)
+		}
+	}
+	clear(s.Bookings[len(kept):])
+	s.Bookings = kept
+	return true
 }
 
 // paceWindow returns the state's window for l, adding it if new.
@@ -790,10 +812,11 @@ func (s *PaceState) paceWindow(l Window) *PaceWindow {
 	return &s.Windows[len(s.Windows)-1]
 }
 
-// prune drops the bookings no count will leave out: the answered ones sent
-// before the call whose response last synced the windows, or all answered
-// ones while the limit has no windows (there is nothing to replay them
-// into), and any older than bookingTTL.
+// prune drops the bookings no count will leave out (see sync for the
+// others): the answered ones sent before the call whose response last
+// synced the windows, all answered ones while the limit has no windows
+// (there is nothing to replay them into, and they are no longer in flight),
+// and any older than bookingTTL.
 func (s *PaceState) prune(now time.Time) {
 	kept := s.Bookings[:0]
 	for _, b := range s.Bookings {
