@@ -446,7 +446,7 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 		}
 	}
 	if (s.starting() || s.Rate != nil && s.Rate.Counting) && a.ProbeTimeout > 0 {
-		if n, oldest := s.inFlight(now, a.ProbeTimeout); n > 0 && n >= s.startWindow() {
+		if n, oldest := s.inFlight(now, a.ProbeTimeout); n > 0 && n >= s.flightLimit() {
 			v.At, v.By = later(at, now.Add(min(max(now.Sub(oldest)/4, startPoll), probePoll))), HeldStart
 			return v
 		}
@@ -497,9 +497,9 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 // windows and taught no rate.
 func (s *PaceState) starting() bool { return len(s.Windows) == 0 && s.Rate == nil }
 
-// startWindow is how many calls may be in flight in slow start; none while
+// flightLimit is how many calls may be in flight in slow start; none while
 // the first learned rate still counts the answers of calls in flight.
-func (s *PaceState) startWindow() int {
+func (s *PaceState) flightLimit() int {
 	if s.Rate != nil {
 		return 0
 	}
