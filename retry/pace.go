@@ -390,12 +390,12 @@ func (s *PaceState) probing() HoldKind {
 //     (windows included) is later than now is told to come back then, and
 //     while a probe is in flight every call is told to look again within
 //     probePoll; otherwise the call is the probe, sent now.
-//   - In slow start (see PaceState), a call that would make more calls in
-//     flight than the start window allows, and after the first refusal
-//     taught a rate any call while calls sent before it are still in
-//     flight (the rate counts their successes yet), is told to ask again
-//     after a quarter of the time the oldest of them has been out, within
-//     [startPoll, probePoll] (By HeldStart).
+//   - In slow start (see PaceState), a call is told to ask again (By
+//     HeldStart) when the calls in flight fill the start window; so is
+//     every call while the first learned rate still waits for the answers
+//     of calls sent before its refusal. It asks again after a quarter of
+//     the time the oldest call in flight has been out, within [startPoll,
+//     probePoll].
 //   - The windows (or the learned rate) delay it until it fits.
 //   - A time too late for an attempt to finish before the deadline books
 //     nothing.
