@@ -273,21 +273,34 @@ func TestMiddlewareFailureWithoutAttempt(t *testing.T) {
 // TestMiddlewareStreamCutAfterCommit: an attempt the engine saw succeed
 // whose stream then broke ends as a connection give-up past the commit
 // point, as Decide says after the call.
+// A 429 before the successful attempt does not make the break a rate limit.
 func TestMiddlewareStreamCutAfterCommit(t *testing.T) {
-	s := newStack(t, 100)
-	cut := errors.New("unexpected EOF in the stream")
-	svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
-		s.obs.Observe(ctx, retry.Event{Decision: retry.Decision{Attempt: 1, Action: retry.Success, Reason: "succeeded"}, Sent: true})
-		return hooks.Response{}, cut
-	}))
-	_, err := svc.Complete(context.Background(), testCall, hooks.Request{Stream: true})
-	var ce *hooks.CallError
-	require.ErrorAs(t, err, &ce)
-	assert.ErrorIs(t, err, cut)
-	assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
-	assert.Equal(t, retry.Connection, ce.Summary.Class)
-	assert.Equal(t, 1, ce.Summary.Attempts)
-	assert.Contains(t, ce.Summary.Reason, "commit point")
+	limited := retry.Decision{Assessment: retry.Assessment{Class: retry.RateLimited, Status: 429}, Attempt: 1, Action: retry.Retry, Reason: "rate_limited"}
+	for name, before := range map[string][]retry.Decision{
+		"first attempt":   nil,
+		"after a refusal": {limited},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStack(t, 100)
+			cut := errors.New("unexpected EOF in the stream")
+			svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+				for _, d := range before {
+					s.obs.Observe(ctx, retry.Event{Decision: d, Sent: true})
+				}
+				s.obs.Observe(ctx, retry.Event{Decision: retry.Decision{Attempt: len(before) + 1, Action: retry.Success, Reason: "succeeded"}, Sent: true})
+				return hooks.Response{}, cut
+			}))
+			_, err := svc.Complete(context.Background(), testCall, hooks.Request{Stream: true})
+			var ce *hooks.CallError
+			require.ErrorAs(t, err, &ce)
+			assert.ErrorIs(t, err, cut)
+			assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
+			assert.Equal(t, retry.Connection, ce.Summary.Class)
+			assert.Equal(t, len(before)+1, ce.Summary.Attempts)
+			assert.Contains(t, ce.Summary.Reason, "commit point")
+			assert.NotContains(t, ce.Summary.Reason, "HTTP 429")
+		})
+	}
 }
 
 // TestObserveWithoutCall: the observer Observe returns passes every event
@@ -335,4 +348,64 @@ func TestMiddlewareTreatmentStoppedBeforeSend(t *testing.T) {
 	assert.Zero(t, ce.Summary.Attempts)
 	assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
 	assert.NotContains(t, ce.Summary.Reason, "response began", "no attempt was sent")
+}
+
+// TestHold: a call the wrapped service holds is not ended by Middleware,
+// which returns the service's result as is; its holder ends it later, in a
+// context with the call's values, with the summary of every attempt, as
+// Middleware would have.
+func TestHold(t *testing.T) {
+	limited := retry.Decision{Attempt: 1, Action: retry.Retry, Assessment: retry.Assessment{Class: retry.RateLimited, Status: 429}}
+	for name, tc := range map[string]struct {
+		second  bool  // a second attempt, a success, before End
+		err     error // End's
+		failed  bool
+		attempt int
+	}{
+		"resumed":  {second: true, attempt: 2},
+		"no retry": {err: errors.New("the client did not retry"), failed: true, attempt: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStack(t, 0)
+			var held *hooks.OpenCall
+			var callCtx context.Context
+			svc := s.wrap(hooks.LLMFunc(func(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+				s.obs.Observe(ctx, retry.Event{Decision: limited, Sent: true})
+				held = hooks.Hold(ctx)
+				assert.Nil(t, hooks.Hold(ctx), "held once")
+				callCtx = context.WithoutCancel(ctx)
+				return hooks.Response{Text: "partial"}, errors.New("sdk: 429")
+			}))
+			resp, err := svc.Complete(context.Background(), testCall, hooks.Request{})
+			assert.EqualError(t, err, "sdk: 429", "the service's result as is")
+			assert.Equal(t, "partial", resp.Text)
+			require.NotNil(t, held)
+			require.Len(t, s.spans.GetSpans(), 1, "the attempt's span; the call is open")
+
+			if tc.second {
+				s.obs.Observe(callCtx, retry.Event{Decision: retry.Decision{Attempt: 2, Action: retry.Success}, Sent: true})
+			}
+			_, err = held.End(callCtx, hooks.Response{}, tc.err)
+			spans := s.spans.GetSpans()
+			require.Len(t, spans, tc.attempt+1)
+			call := spans[len(spans)-1]
+			assert.Equal(t, telemetry.SpanCall, call.Name)
+			for _, sp := range spans[:tc.attempt] {
+				assert.Equal(t, call.SpanContext.SpanID(), sp.Parent.SpanID())
+			}
+			if !tc.failed {
+				require.NoError(t, err)
+				assert.NotEqual(t, "Error", call.Status.Code.String())
+				return
+			}
+			var ce *hooks.CallError
+			require.ErrorAs(t, err, &ce)
+			assert.ErrorIs(t, err, tc.err)
+			assert.Equal(t, "Error", call.Status.Code.String())
+			assert.Equal(t, retry.RateLimited, ce.Summary.Class, "the last outcome's")
+			assert.Equal(t, retry.GiveUp, ce.Summary.Decision)
+			assert.Contains(t, ce.Summary.Reason, "the caller's client ended the call after attempt 1")
+		})
+	}
+	assert.Nil(t, hooks.Hold(context.Background()), "no call to hold")
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,20 +16,86 @@ import (
 	"github.com/autopack/dynretry/rollout"
 )
 
-// An exchange is one request and its response: the reverse proxy's hooks
-// for it, and what they learn.
+// An exchange is one request and its response, an attempt of a call: the
+// reverse proxy's hooks for it, and what they learn.
 type exchange struct {
 	p     *Proxy
 	w     http.ResponseWriter
 	r     *http.Request
 	route routeTo
-	ctx   context.Context // the call's, inside the plugin's middleware
+	key   retry.Key       // the request's
+	ctx   context.Context // the call's, for this attempt
 
-	err   error // why the call failed, if it did
+	err   error // why the attempt failed, if it did
 	abort bool  // the response was cut after it began
 }
 
-type exchangeKey struct{}
+// forward is the LLM service the plugin's middleware wraps for a new call:
+// it sends the call's first attempt. Its error says that the attempt
+// failed: a failed response, no response, or a response cut short. A
+// control call that its SDK will retry stays open (see openCalls) rather
+// than ending here, when its retry can be told from other requests.
+func (ex *exchange) forward(ctx context.Context, _ hooks.Call, _ hooks.Request) (hooks.Response, error) {
+	err := ex.send(ctx)
+	if ex.awaitsRetry() {
+		if k, ok := keyOf(ex.r, ex.key.Credential); ok {
+			if c := hooks.Hold(ctx); c != nil {
+				ex.p.open.add(&openCall{call: c, ctx: context.WithoutCancel(ctx), key: k, route: ex.route.name,
+					deadline: retryDeadline(ctx, time.Now())})
+			}
+		}
+	}
+	return hooks.Response{}, err
+}
+
+// resume sends the next attempt of the open call c, numbered by the call
+// (X-Stainless-Retry-Count is set to the attempts it sent), and then either
+// keeps c open for one more or ends it, as the plugin's middleware ends a
+// call.
+func (ex *exchange) resume(c *openCall) {
+	ctx, stop := c.attemptContext(ex.r.Context())
+	defer stop()
+	s, _ := hooks.SummaryOf(ctx)
+	ex.r.Header.Set(headerRetryCount, strconv.Itoa(s.Attempts))
+	err := ex.send(withClientTimeout(ctx, ex.r.Header.Get(headerTimeout), time.Now()))
+	if ex.awaitsRetry() {
+		c.deadline = retryDeadline(ctx, time.Now())
+		ex.p.open.add(c)
+		return
+	}
+	c.call.End(ctx, hooks.Response{}, err)
+}
+
+// send sends the attempt through the reverse proxy, in ctx, and returns
+// why it failed, if it did.
+func (ex *exchange) send(ctx context.Context) (err error) {
+	ex.ctx = ctx
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			ex.abort = true
+			if ex.err == nil {
+				ex.err = errCut
+			}
+		}
+		err = ex.err
+	}()
+	ex.reverseProxy().ServeHTTP(ex.w, ex.r.WithContext(ctx))
+	return nil
+}
+
+// awaitsRetry reports whether the attempt's call stays open for the next
+// attempt: a control call whose attempt failed and that its SDK retries by
+// its rule (retry.SDKDecision, X-Should-Retry included), as the control
+// transport decided from the response's status and headers. That holds
+// also when the response's body was cut: an SDK that retries a status
+// closes the body unread (openai-go does), and the proxy's write then fails.
+func (ex *exchange) awaitsRetry() bool {
+	s, _ := hooks.SummaryOf(ex.ctx)
+	return ex.err != nil && hooks.CohortOf(ex.ctx) == rollout.Control && s.Decision == retry.Retry
+}
 
 // reverseProxy returns the reverse proxy of the exchange.
 func (ex *exchange) reverseProxy() *httputil.ReverseProxy {

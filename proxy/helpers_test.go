@@ -24,7 +24,9 @@ import (
 	"github.com/autopack/dynretry/internal/testutil"
 	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/proxy"
+	"github.com/autopack/dynretry/sim"
 	"github.com/autopack/dynretry/telemetry"
+	"github.com/autopack/dynretry/telemetry/export"
 )
 
 // TestMain checks that the tests leave no goroutine behind.
@@ -35,12 +37,13 @@ const testKey = "sk-proxy-test-key-000000000000"
 
 // A fixture is a proxy serving on loopback, its telemetry and its log.
 type fixture struct {
-	proxy   *proxy.Proxy
-	url     string // the proxy's base URL
-	client  *http.Client
-	spans   *tracetest.InMemoryExporter
-	metrics *sdkmetric.ManualReader
-	logs    *testutil.SyncBuffer
+	proxy     *proxy.Proxy
+	url       string // the proxy's base URL
+	client    *http.Client
+	spans     *tracetest.InMemoryExporter
+	traceFile *testutil.SyncBuffer // the JSON-lines trace file, flushed by Shutdown
+	metrics   *sdkmetric.ManualReader
+	logs      *testutil.SyncBuffer
 }
 
 // start starts a proxy with environ as its environment (the upstreams are
@@ -48,27 +51,58 @@ type fixture struct {
 // its models.yaml ("" for none).
 func start(t *testing.T, configPath string, environ ...string) *fixture {
 	t.Helper()
-	f := &fixture{spans: tracetest.NewInMemoryExporter(), metrics: sdkmetric.NewManualReader(), logs: new(testutil.SyncBuffer)}
-	p, err := proxy.New(context.Background(), proxy.Options{Plugin: plugin.Options{
-		ConfigPath: configPath,
-		Environ:    append([]string{}, environ...),
-		Telemetry: telemetry.Options{
-			SpanExporters: []sdktrace.SpanExporter{f.spans},
-			MetricReaders: []sdkmetric.Reader{f.metrics},
-		},
-		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}})
-	require.NoError(t, err)
-	f.proxy = p
-	srv := httptest.NewServer(p)
+	f := newFixture(t, configPath, nil, environ)
+	srv := httptest.NewServer(f.proxy)
 	f.url = srv.URL
 	tr := &http.Transport{}
 	f.client = &http.Client{Transport: tr}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		srv.Close()
-		assert.NoError(t, p.Shutdown(context.Background()))
 	})
+	return f
+}
+
+// inProcess is the base URL of a proxy that startInProcess started.
+const inProcess = "http://proxy.test"
+
+// startInProcess starts a proxy whose openai route goes to up, and a
+// client that calls it, both in process without sockets (sim.Transport),
+// so that they run in a testing/synctest bubble. Call it outside the
+// bubble (the OpenFeature SDK's goroutines must not belong to one), and
+// drain the proxy inside it (its timer belongs to the bubble).
+func startInProcess(t *testing.T, up http.Handler, environ ...string) *fixture {
+	t.Helper()
+	f := newFixture(t, "", sim.Transport{Handler: up}, append([]string{"DYNRETRY_PROXY__UPSTREAMS__OPENAI=http://upstream.test"}, environ...))
+	f.url = inProcess
+	srv := &http.Server{Handler: f.proxy}
+	f.client = &http.Client{Transport: sim.Transport{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As an http.Server serves it: httputil.ReverseProxy cuts the
+		// client's connection when a copy fails only then.
+		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, srv)))
+	})}}
+	return f
+}
+
+// newFixture starts a proxy with transport to its upstreams (nil for the
+// default), environ and configPath; it is shut down when the test ends.
+func newFixture(t *testing.T, configPath string, transport http.RoundTripper, environ []string) *fixture {
+	t.Helper()
+	f := &fixture{spans: tracetest.NewInMemoryExporter(), traceFile: new(testutil.SyncBuffer), metrics: sdkmetric.NewManualReader(), logs: new(testutil.SyncBuffer)}
+	file, err := export.TraceFile(f.traceFile)
+	require.NoError(t, err)
+	p, err := proxy.New(context.Background(), proxy.Options{Transport: transport, Plugin: plugin.Options{
+		ConfigPath: configPath,
+		Environ:    append([]string{}, environ...),
+		Telemetry: telemetry.Options{
+			SpanExporters: []sdktrace.SpanExporter{f.spans, file},
+			MetricReaders: []sdkmetric.Reader{f.metrics},
+		},
+		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}})
+	require.NoError(t, err)
+	f.proxy = p
+	t.Cleanup(func() { assert.NoError(t, p.Shutdown(context.Background())) })
 	return f
 }
 
@@ -90,33 +124,36 @@ type received struct {
 	Size                               int64  // the whole body's
 }
 
-// An upstream is a test server that records what it receives and answers
-// with reply.
+// An upstream is a handler that records what it receives and answers with
+// reply; newUpstream serves it on loopback.
 type upstream struct {
-	*httptest.Server
-	mu    sync.Mutex
-	got   []received
-	reply func(n int, w http.ResponseWriter, r *http.Request) // n: the 1-based request number
+	*httptest.Server // nil when it serves in process
+	mu               sync.Mutex
+	got              []received
+	reply            func(n int, w http.ResponseWriter, r *http.Request) // n: the 1-based request number
 }
 
 func newUpstream(t *testing.T, reply func(n int, w http.ResponseWriter, r *http.Request)) *upstream {
 	t.Helper()
 	u := &upstream{reply: reply}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body bytes.Buffer
-		size, _ := io.Copy(&body, io.LimitReader(r.Body, 1<<20))
-		rest, _ := io.Copy(io.Discard, r.Body)
-		u.mu.Lock()
-		u.got = append(u.got, received{
-			Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery, Host: r.Host,
-			Header: r.Header.Clone(), Body: body.Bytes(), Size: size + rest,
-		})
-		n := len(u.got)
-		u.mu.Unlock()
-		u.reply(n, w, r)
-	}))
+	u.Server = httptest.NewServer(u)
 	t.Cleanup(u.Close)
 	return u
+}
+
+// ServeHTTP records r and answers it with u.reply.
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body bytes.Buffer
+	size, _ := io.Copy(&body, io.LimitReader(r.Body, 1<<20))
+	rest, _ := io.Copy(io.Discard, r.Body)
+	u.mu.Lock()
+	u.got = append(u.got, received{
+		Method: r.Method, Path: r.URL.Path, RawPath: r.URL.RawPath, Query: r.URL.RawQuery, Host: r.Host,
+		Header: r.Header.Clone(), Body: body.Bytes(), Size: size + rest,
+	})
+	n := len(u.got)
+	u.mu.Unlock()
+	u.reply(n, w, r)
 }
 
 func (u *upstream) requests() []received {

@@ -48,20 +48,46 @@
 //
 // # Calls and cohorts
 //
-// A call is one request. Its run is X-Autopack-Run-Id (with
-// X-Autopack-Phase-Id and X-Autopack-Role for the span), and the rollout
-// assigns its cohort by run id exactly as in process, the
+// A request is an attempt of a call. The call's run is X-Autopack-Run-Id
+// (with X-Autopack-Phase-Id and X-Autopack-Role for the span), and the
+// rollout assigns its cohort by run id exactly as in process, the
 // LOVABLE_DYNAMIC_RETRY_DELAYS switch included. A request without a run id
 // is evaluated the same way: the percentage rollout cannot place it, so it
 // is in control (its span records the flag's TARGETING_KEY_MISSING), unless
 // the switch forces every call on or off.
 //
-// Treatment: the engine paces and retries within the request; a failed
-// response it gave up on carries X-Should-Retry: false, which the official
-// SDKs obey, so the client does not retry on top. Control: one attempt,
-// passed through and observed, so the client's own SDK retries as it did
-// without dynretry (each of its attempts is then a call of the proxy's,
-// numbered by X-Stainless-Retry-Count in its attempt span).
+// Treatment: the engine paces and retries within the request, which is the
+// whole call; a failed response it gave up on carries X-Should-Retry:
+// false, which the official SDKs obey, so the client does not retry on top.
+//
+// Control: each request is one attempt, passed through and observed, so
+// the client's own SDK retries as it did without dynretry; and the SDK's
+// attempts of one call are one call of the proxy's, as in process: one
+// call span, an attempt span per attempt, one count in dynretry.calls with
+// the outcome of the last attempt. After a failed attempt that the SDK
+// retries by its rule (retry.SDKDecision, X-Should-Retry included), the
+// call stays open, and the request that carries the next attempt resumes
+// it. The proxy numbers the attempts of a resumed call itself (1..n), and
+// sets X-Stainless-Retry-Count to the retries before the attempt. The next
+// attempt is the request that has
+//
+//   - the X-Autopack-Call-Id of the open call (the runner's id for its
+//     logical call, which the SDK repeats on each retry), with the same run
+//     and credential, unless its X-Stainless-Retry-Count is 0: a first
+//     attempt always begins a call;
+//   - else, an X-Stainless-Retry-Count above 0 and the same run,
+//     credential, method, target and body as the open call's request (the
+//     oldest of equal open calls first).
+//
+// A request without a call id that does not send X-Stainless-Retry-Count
+// (a client that is not a Stainless-generated SDK), or whose body is larger
+// than proxy.max_replay_body, cannot be told from another call's: each such
+// request is a call. An open call that no attempt resumes within the wait
+// its response asked for (retry-after, as the SDKs honor it: at most two
+// minutes) and 30 s more ends as failed, with the outcome of its last
+// attempt; so does the oldest when 10,000 calls are open, and every open
+// call when the proxy drains (Drain, Shutdown). Open calls keep no request
+// or body, and no goroutine: one timer ends them.
 //
 // Every response carries X-Dynretry-Cohort (treatment, control, or none
 // when the proxy refused the request itself); a failed one (status 400 or
@@ -147,9 +173,10 @@ type Options struct {
 // upstreams through dynretry. It is safe for concurrent use.
 type Proxy struct {
 	plugin    *plugin.Plugin
-	base      http.RoundTripper // Options.Transport or the default
-	transport http.RoundTripper // the plugin's, around base
-	llm       hooks.LLMService  // the plugin's middleware, around forward
+	base      http.RoundTripper                       // Options.Transport or the default
+	transport http.RoundTripper                       // the plugin's, around base
+	llm       func(hooks.LLMService) hooks.LLMService // the plugin's middleware, around an exchange's forward
+	open      *openCalls                              // control calls awaiting their SDK's next attempt
 	log       *slog.Logger
 	errorLog  *log.Logger // httputil.ReverseProxy's, into log
 	draining  atomic.Bool
@@ -177,7 +204,8 @@ func New(ctx context.Context, o Options) (*Proxy, error) {
 	}
 	p.plugin = pl
 	p.transport = h.transport(p.base)
-	p.llm = h.llm(hooks.LLMFunc(p.forward))
+	p.llm = h.llm
+	p.open = newOpenCalls(p.log)
 	return p, nil
 }
 
@@ -190,12 +218,20 @@ func (p *Proxy) Settings() config.Proxy { return p.plugin.Settings().Proxy }
 func (p *Proxy) ErrorLog() *log.Logger { return p.errorLog }
 
 // Drain makes /healthz of Admin answer 503 from now on, so that a
-// supervisor stops sending while the server drains.
-func (p *Proxy) Drain() { p.draining.Store(true) }
+// supervisor stops sending while the server drains, and ends the control
+// calls that await their SDK's next attempt, as failed with their last
+// outcome: a draining server takes no new connections, so no retry would
+// reach them. A call that would stay open later ends at once.
+func (p *Proxy) Drain() {
+	p.draining.Store(true)
+	p.open.close()
+}
 
-// Shutdown shuts the plugin down (telemetry flushed) and closes idle
+// Shutdown ends the control calls that await their SDK's next attempt, as
+// Drain does, shuts the plugin down (telemetry flushed) and closes idle
 // upstream connections. Call it once the server has stopped.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.open.close()
 	if t, ok := p.base.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -222,7 +258,7 @@ func (p *Proxy) Admin(metrics http.Handler) http.Handler {
 	return mux
 }
 
-// ServeHTTP forwards one call; see the package documentation.
+// ServeHTTP forwards one attempt of a call; see the package documentation.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := p.Settings()
 	rt, bad := route(r, s.Upstreams)
@@ -238,39 +274,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, rt, bad)
 		return
 	}
-	ex := &exchange{p: p, w: w, r: r, route: rt}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
-	ctx = withClientTimeout(ctx, r.Header.Get(headerTimeout), time.Now())
-	call := hooks.Call{
-		RunID: r.Header.Get(HeaderRunID), PhaseID: r.Header.Get(HeaderPhaseID), Role: r.Header.Get(HeaderRole),
-		Provider: rt.name, Model: retry.RequestKey(r).Model,
+	ex := &exchange{p: p, w: w, r: r, route: rt, key: retry.RequestKey(r)}
+	var open *openCall
+	if mayResume(r) {
+		if k, ok := keyOf(r, ex.key.Credential); ok {
+			open = p.open.take(k)
+		}
 	}
-	p.llm.Complete(ctx, call, hooks.Request{}) // the outcome is in the response written
+	if open != nil {
+		ex.resume(open)
+	} else {
+		call := hooks.Call{
+			RunID: r.Header.Get(HeaderRunID), PhaseID: r.Header.Get(HeaderPhaseID), Role: r.Header.Get(HeaderRole),
+			Provider: rt.name, Model: ex.key.Model,
+		}
+		ctx := withClientTimeout(r.Context(), r.Header.Get(headerTimeout), time.Now())
+		p.llm(hooks.LLMFunc(ex.forward)).Complete(ctx, call, hooks.Request{}) // the outcome is in the response written
+	}
 	if ex.abort {
 		panic(http.ErrAbortHandler) // the response was cut: cut the client's connection too
 	}
-}
-
-// forward is the LLM service the plugin's middleware wraps: it sends the
-// call's request through the reverse proxy. Its error says that the call
-// failed: a failed response, no response, or a response cut short.
-func (p *Proxy) forward(ctx context.Context, _ hooks.Call, _ hooks.Request) (_ hooks.Response, err error) {
-	ex := ctx.Value(exchangeKey{}).(*exchange)
-	ex.ctx = ctx
-	defer func() {
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			ex.abort = true
-			if ex.err == nil {
-				ex.err = errCut
-			}
-		}
-		err = ex.err
-	}()
-	ex.reverseProxy().ServeHTTP(ex.w, ex.r.WithContext(ctx))
-	return hooks.Response{}, nil
 }
 
 // errCut is the error of a call whose response broke after it began.

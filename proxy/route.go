@@ -75,7 +75,7 @@ const maxHeader = 256
 // checkHeaders checks the X-Autopack-* headers: each at most once, at most
 // maxHeader bytes of UTF-8 without control characters.
 func checkHeaders(r *http.Request) *refusal {
-	for _, name := range []string{HeaderRunID, HeaderPhaseID, HeaderRole} {
+	for _, name := range []string{HeaderRunID, HeaderPhaseID, HeaderRole, HeaderCallID} {
 		vs := r.Header.Values(name)
 		switch {
 		case len(vs) == 0:

@@ -85,6 +85,7 @@ func TestRefusals(t *testing.T) {
 		"run id long":    {path: "/openai/v1/chat/completions", header: []string{proxy.HeaderRunID, long}, status: 400, reason: "X-Autopack-Run-Id is longer than 256 bytes", shape: "openai"},
 		"role control":   {path: "/openai/v1/chat/completions", header: []string{proxy.HeaderRole, "a\tb"}, status: 400, reason: "X-Autopack-Role must be UTF-8 text without control characters", shape: "openai"},
 		"phase not utf8": {path: "/openai/v1/chat/completions", header: []string{proxy.HeaderPhaseID, "p\xff"}, status: 400, reason: "X-Autopack-Phase-Id must be UTF-8 text", shape: "openai"},
+		"call id long":   {path: "/openai/v1/chat/completions", header: []string{proxy.HeaderCallID, long}, status: 400, reason: "X-Autopack-Call-Id is longer than 256 bytes", shape: "openai"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -48,6 +48,7 @@ func TestProxyProcess(t *testing.T) {
 
 	t.Run("node clients", func(t *testing.T) { testNodeClients(t, bin, nodeDir) })
 	t.Run("node clients obey x-should-retry", func(t *testing.T) { testNodeShouldRetry(t, bin, nodeDir) })
+	t.Run("node control calls counted whole", func(t *testing.T) { testNodeControlCallsWhole(t, bin, nodeDir) })
 	t.Run("go clients", func(t *testing.T) { testGoClients(t, bin) })
 	t.Run("processes share one pacer", func(t *testing.T) { testProcessesSharePacer(t, bin, nodeDir) })
 	t.Run("hostile requests", func(t *testing.T) { testHostileRequests(t, bin) })
@@ -282,6 +283,48 @@ func testNodeShouldRetry(t *testing.T, bin, dir string) {
 		}
 		p.stop(t)
 	}
+}
+
+// Control calls that the Node SDKs retry after a 429 are one call each
+// through the proxy, as in process, with a call id and without one (then
+// told by X-Stainless-Retry-Count and the request; the calls of a run are
+// identical and run at once): the proxy counts one successful call of two
+// attempts per call.
+func testNodeControlCallsWhole(t *testing.T, bin, dir string) {
+	provider := newSim(t, sim.Config{Latency: 5 * time.Millisecond})
+	// Every first attempt gets a 429, every retry the simulated provider.
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Stainless-Retry-Count") != "0" {
+			provider.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After-Ms", "10")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		io.WriteString(w, `{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}`)
+	}))
+	defer first.Close()
+	p := startProxy(t, bin, append(upstreams(first.URL), "LOVABLE_DYNAMIC_RETRY_DELAYS=false")...)
+	const calls = 3
+	sdks := []string{"openai+call-id", "openai", "openai-stream", "anthropic", "anthropic-stream+call-id"}
+	for _, sdk := range sdks {
+		for _, r := range runNode(t, dir, p.url, testKey, "run-node-control", sdk, calls)() {
+			assert.True(t, r.OK, "%s: %s", sdk, r.Error)
+			assert.Equal(t, sim.ReplyText, r.Text, sdk)
+			assert.Equal(t, "control", r.Cohort, sdk)
+		}
+	}
+	n := float64(len(sdks) * calls)
+	assert.Equal(t, 2*int(n), provider.Stats().Received+int(n), "each call: a 429, then a success")
+	var m string
+	require.Eventually(t, func() bool { // a call ends just after its response has gone
+		m = p.metrics(t)
+		return metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "control") == n
+	}, 10*time.Second, 10*time.Millisecond, "one call per SDK call")
+	assert.Equal(t, n, metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "control", "dynretry_outcome", "success"))
+	assert.Equal(t, 2*n, metricSum(t, m, "dynretry_attempts_total", "dynretry_cohort", "control"))
+	assert.Equal(t, n, metricSum(t, m, "dynretry_attempts_total", "dynretry_cohort", "control", "dynretry_decision", "retry"))
+	p.stop(t)
 }
 
 // The Go SDKs (openai-go, anthropic-sdk-go, genai), pointed at the proxy,

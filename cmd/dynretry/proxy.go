@@ -44,7 +44,10 @@ are the proxy keys of models.yaml (--config, else $DYNRETRY_CONFIG, else the
 defaults) and DYNRETRY_PROXY__* variables. Requests carry the run in
 X-Autopack-Run-Id (with X-Autopack-Phase-Id and X-Autopack-Role); the
 rollout puts the run in the treatment or the control cohort, as the plugin
-does. Every response says its cohort in X-Dynretry-Cohort.
+does. Every response says its cohort in X-Dynretry-Cohort. A control call
+the client's SDK retries is counted once across its attempts, told by
+X-Autopack-Call-Id (the runner's id for the call), else by the SDK's
+X-Stainless-Retry-Count and the request.
 
 The admin address serves /metrics (Prometheus) and /healthz. Telemetry also
 goes where the standard OTEL_* variables say. On SIGTERM the proxy stops

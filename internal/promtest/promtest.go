@@ -43,7 +43,10 @@ import (
 // did.
 type Workload struct {
 	runner *runner.Runner
-	runs   int // runs started so far
+	// misrouted is the same runner with a wrong base URL: every call
+	// fails at once with a 404, before the provider's limits.
+	misrouted *runner.Runner
+	runs      int // runs started so far
 
 	// MetricsAddr is where /metrics is served (host:port), until the test
 	// ends.
@@ -129,15 +132,21 @@ func NewWorkload(t testing.TB) *Workload {
 		f.Close()
 	})
 	w.MetricsAddr = plug.Telemetry().MetricsAddr()
-	w.runner = runner.New(host, runner.Options{BaseURL: "http://" + ln.Addr().String(), APIKey: "sk-promtest-not-a-key", Dir: t.TempDir(), CallTimeout: 6 * time.Second})
+	opts := runner.Options{BaseURL: "http://" + ln.Addr().String(), APIKey: "sk-promtest-not-a-key", Dir: t.TempDir(), CallTimeout: 6 * time.Second}
+	w.runner = runner.New(host, opts)
+	opts.BaseURL += "/misrouted"
+	w.misrouted = runner.New(host, opts)
 	return w
 }
 
 // Run runs 10 runs at once, about half of them in the treatment cohort (by
 // rollout.Bucket, the percentage rollout's rule), and returns when they are
 // done: a few seconds. The first two runs of each cohort also send a
-// request too large. Each Run adds runs of new ids; the provider's limits
-// carry over.
+// request too large, and one call to a wrong base URL: a failure in every
+// Run of both cohorts whatever the overloads do, of a class every Run
+// shares, so that Prometheus, which cannot count the first increment of a
+// new series, sees both cohorts fail in every Run but the first. Each Run
+// adds runs of new ids; the provider's limits carry over.
 func (w *Workload) Run(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
@@ -151,9 +160,14 @@ func (w *Workload) Run(t testing.TB) {
 		id := fmt.Sprintf("promtest-run-%03d", i)
 		treatment := rollout.Bucket(id) < 50
 		huge[treatment]++
-		work := phases(huge[treatment] <= 2)
+		big := huge[treatment] <= 2
+		work := phases(big)
 		wg.Go(func() {
 			res := w.runner.Run(ctx, id, work)
+			if big {
+				misrouted := []runner.Phase{{ID: "phase-3", Steps: work[0].Steps[1:2]}}
+				res.Calls += w.misrouted.Run(ctx, id, misrouted).Calls
+			}
 			mu.Lock()
 			w.Calls += res.Calls
 			mu.Unlock()

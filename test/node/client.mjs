@@ -4,10 +4,13 @@
 //
 //   node client.mjs SDK CALLS [CONCURRENCY]
 //
-// SDK is openai, openai-stream, anthropic or anthropic-stream; CALLS calls
-// are made, CONCURRENCY at a time (default: all at once). The environment gives PROXY_URL (the proxy's base URL),
-// API_KEY and RUN_ID (sent as X-Autopack-Run-Id). It prints one JSON object
-// per call on standard output:
+// SDK is openai, openai-stream, anthropic or anthropic-stream, optionally
+// followed by +call-id: each call then sends an X-Autopack-Call-Id of its
+// own, which the SDK repeats on its retries. CALLS calls are made,
+// CONCURRENCY at a time (default: all at once). The environment gives
+// PROXY_URL (the proxy's base URL), API_KEY and RUN_ID (sent as
+// X-Autopack-Run-Id). It prints one JSON object per call on standard
+// output:
 //
 //   {"ok", "status", "text", "cohort", "class", "attempts", "reason",
 //    "shouldRetry", "events", "error"}
@@ -15,10 +18,14 @@
 // text is the reply (a stream's deltas joined), events the number of
 // stream events read, and the other fields are the response's headers
 // (X-Dynretry-*, X-Should-Retry) or the SDK's error.
+import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 
-const [sdk, calls, concurrency = calls] = process.argv.slice(2);
+const [sdkArg, calls, concurrency = calls] = process.argv.slice(2);
+const [sdk, flag] = sdkArg.split('+');
+// The request options of one call.
+const options = () => (flag === 'call-id' ? { headers: { 'X-Autopack-Call-Id': randomUUID() } } : {});
 const { PROXY_URL, API_KEY, RUN_ID } = process.env;
 const defaultHeaders = { 'X-Autopack-Run-Id': RUN_ID, 'X-Autopack-Phase-Id': 'phase-1', 'X-Autopack-Role': 'builder' };
 
@@ -40,13 +47,13 @@ async function call() {
   switch (sdk) {
     case 'openai': {
       const { data, response } = await openai.chat.completions
-        .create({ model: 'gpt-4o-mini', max_tokens: 20, messages })
+        .create({ model: 'gpt-4o-mini', max_tokens: 20, messages }, options())
         .withResponse();
       return { status: response.status, text: data.choices[0].message.content, events: 0, ...headersOf(response.headers) };
     }
     case 'openai-stream': {
       const { data: stream, response } = await openai.chat.completions
-        .create({ model: 'gpt-4o-mini', max_tokens: 20, messages, stream: true })
+        .create({ model: 'gpt-4o-mini', max_tokens: 20, messages, stream: true }, options())
         .withResponse();
       let text = '', events = 0;
       for await (const chunk of stream) {
@@ -57,13 +64,13 @@ async function call() {
     }
     case 'anthropic': {
       const { data, response } = await anthropic.messages
-        .create({ model: 'claude-sonnet-4-6', max_tokens: 20, messages })
+        .create({ model: 'claude-sonnet-4-6', max_tokens: 20, messages }, options())
         .withResponse();
       return { status: response.status, text: data.content[0].text, events: 0, ...headersOf(response.headers) };
     }
     case 'anthropic-stream': {
       const { data: stream, response } = await anthropic.messages
-        .create({ model: 'claude-sonnet-4-6', max_tokens: 20, messages, stream: true })
+        .create({ model: 'claude-sonnet-4-6', max_tokens: 20, messages, stream: true }, options())
         .withResponse();
       let text = '', events = 0;
       for await (const event of stream) {
@@ -73,7 +80,7 @@ async function call() {
       return { status: response.status, text, events, ...headersOf(response.headers) };
     }
   }
-  throw new Error(`unknown SDK ${sdk}`);
+  throw new Error(`unknown SDK ${sdkArg}`);
 }
 
 async function attempt() {
