@@ -139,7 +139,7 @@ func Goals(cells []Cell) []Goal {
 			g.Checks = []Check{failed, outageProbes()}
 		case "outage-5s", "outage-30s", "outage-60s":
 			g.Checks = []Check{failed, ratio(1.10), outageProbes()}
-		case "blind", "long-hint-lie":
+		case "blind", "long-hint-lie", "blind-burst", "blind-burst-200":
 			g.Checks = []Check{failed, ratio(1.15), waste(0.10)}
 		case "long-hint-true":
 			g.Checks = []Check{check("longest a call went on after its first refusal", worst(func(c Cell) float64 { return c.RefusalLagS }), 15, "s"),

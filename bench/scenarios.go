@@ -117,7 +117,29 @@ func Scenarios() []Scenario {
 		outage(60 * time.Second),
 		coldBurst(false),
 		coldBurst(true),
+		blindBurst(32),
+		blindBurst(200),
 	}
+}
+
+// blindBurst is the scenario blind-burst (n workers: 32), or
+// blind-burst-<n>: 200 calls into a bucket of 10 requests refilling at 20
+// a second, behind a gateway that strips the rate-limit headers (429s keep
+// their truthful hints). The bucket holds half a second of its rate, far
+// less than the minute a provider states its limits over: a client that
+// learns the rate must find it well above a minute's successes.
+func blindBurst(n int) Scenario {
+	s := Scenario{
+		Name:  "blind-burst",
+		About: fmt.Sprintf("200 calls, %d at a time, into a bucket of 10 requests refilling at 20/s, behind a gateway that strips the rate-limit headers (429s keep their truthful hints)", n),
+		Sim:   sim.Config{RPM: 1200, Burst: 10.0 / 1200, NoRateHeaders: true},
+		Workload: Workload{Requests: 200, Concurrency: n,
+			Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{15 * time.Minute, 15 * time.Minute}},
+	}
+	if n != 32 {
+		s.Name = fmt.Sprintf("blind-burst-%d", n)
+	}
+	return s
 }
 
 // coldBurst is the scenario cold-burst, or cold-burst-no-headers: 200

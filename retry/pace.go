@@ -123,36 +123,56 @@ type Rate struct {
 	Since time.Time `json:"since"`
 	// TAT is when the next call may be sent at the rate.
 	TAT time.Time `json:"tat"`
-	// Counting reports that Max is the first estimate, the successes of
-	// the minute before the first refusal per second, and still counts
-	// those of calls sent by then whose answers come later; a decrease
-	// ends it.
+	// Counting reports that Max is the first estimate and calls wait for
+	// the answers of those in flight at the first refusal; a decrease ends
+	// it.
 	Counting bool `json:"counting,omitempty"`
+	// Admitted counts the successes of calls sent since Since.
+	Admitted int `json:"admitted,omitempty"`
+	// After and Over say which later answers Max still counts, when it is
+	// a count of successes over a time (Over > 0): each success of a call
+	// sent after After and not after Since adds one per Over to it.
+	After time.Time     `json:"after"`
+	Over  time.Duration `json:"over,omitempty"`
 }
 
 // The learned rate's curve: the decrease factor, the time back to Max, how
 // far above the recent successes it may climb, and how far above Max the
 // curve may climb before the rate is forgotten.
 const (
-	rateBeta     = 0.7
-	rateRecovery = 30 * time.Second
-	rateHeadroom = 1.5
-	rateForget   = 16
+	rateBeta          = 0.7
+	rateRecovery      = 30 * time.Second
+	rateRecoveryCalls = 15
+	rateHeadroom      = 1.5
+	rateForget        = 5 * time.Minute
 	// minRecent is the fewest recent successes a first rate is learned
 	// from; with fewer, the refusals are left to the backoff.
 	minRecent = 2
+	// minAdmitted is the fewest successes between two decreases the rate
+	// they were admitted at is measured from; with fewer, Max is the
+	// current rate.
+	minAdmitted = 5
 )
+
+// recovery is the time the curve takes back to Max: rateRecovery, or
+// rateRecoveryCalls intervals at Max if sooner.
+func (r *Rate) recovery() time.Duration {
+	if r.Max <= 0 {
+		return rateRecovery
+	}
+	return min(rateRecovery, time.Duration(rateRecoveryCalls/r.Max*float64(time.Second)))
+}
 
 // cubic is the curve's rate at t, in calls per second.
 func (r *Rate) cubic(t time.Time) float64 {
-	u := t.Sub(r.Since).Seconds()/rateRecovery.Seconds() - 1
+	u := t.Sub(r.Since).Seconds()/r.recovery().Seconds() - 1
 	return r.Max * (1 + (1-rateBeta)*u*u*u)
 }
 
 // rate is the learned rate at t: the curve, capped at rateHeadroom times
-// the recent successes (but not below Max).
+// the rate calls have recently succeeded at (but not below Max).
 func (s *PaceState) rate(t time.Time) float64 {
-	return min(s.Rate.cubic(t), max(s.Rate.Max, rateHeadroom*s.recent(t)/window.Seconds()))
+	return min(s.Rate.cubic(t), max(s.Rate.Max, rateHeadroom*s.throughput(t)))
 }
 
 // interval is the time between two calls at the learned rate at t.
@@ -227,6 +247,9 @@ type PaceState struct {
 	// exponentially), as of RecentAt: the first learned rate.
 	Recent   float64   `json:"recent,omitempty"`
 	RecentAt time.Time `json:"recent_at"`
+	// RecentSince is when the first call Recent counts was sent: while
+	// less than a minute or so ago, Recent weighs a shorter time.
+	RecentSince time.Time `json:"recent_since"`
 	// Latency estimates how fast an attempt can be answered: the fastest
 	// recent success, drifting up slowly (an eighth of the way per
 	// success).
@@ -572,6 +595,9 @@ func (s *PaceState) window() time.Duration {
 //     has no windows, lets one more call be in flight in slow start.
 func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	now := o.Now
+	if s.rateStale(now) {
+		s.Rate = nil
+	}
 	if lat := now.Sub(o.Sent); o.Class == "" && lat >= 0 {
 		if s.Latency == 0 || lat < s.Latency {
 			s.Latency = lat
@@ -600,10 +626,18 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 		if len(s.Windows) == 0 {
 			s.Acked++
 		}
+		if s.RecentSince.IsZero() {
+			s.RecentSince = o.Sent
+		}
 		s.Recent = s.recent(now) + 1
 		s.RecentAt = now
-		if s.Rate != nil && s.Rate.Counting && !o.Sent.After(s.Rate.Since) {
-			s.Rate.Max += 1 / window.Seconds() // it was in flight at the first refusal
+		if r := s.Rate; r != nil {
+			switch {
+			case o.Sent.After(r.Since):
+				r.Admitted++
+			case r.Over > 0 && o.Sent.After(r.After):
+				r.Max += 1 / r.Over.Seconds() // it was in flight at the decrease
+			}
 		}
 	}
 
@@ -669,9 +703,17 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 		cut := true
 		switch {
 		case s.Rate == nil && s.recent(now) >= minRecent:
-			s.Rate = &Rate{Max: s.recent(now) / window.Seconds(), Since: now, Counting: true}
+			max, over := s.firstRate(now, h)
+			s.Rate = &Rate{Max: max, Since: now, Counting: true, Over: over}
 		case s.Rate != nil && o.Sent.After(s.Rate.Since):
-			s.Rate.Max, s.Rate.Since, s.Rate.Counting = s.rate(now), now, false
+			r, span := s.Rate, now.Sub(s.Rate.Since)
+			max, over := s.rate(now), time.Duration(0)
+			if avg := float64(r.Admitted) / span.Seconds(); r.Admitted >= minAdmitted && avg < max {
+				// The bucket was empty at both refusals: what it admitted
+				// in between is what it refilled.
+				max, over = avg, span
+			}
+			*r = Rate{Max: max, Since: now, After: r.Since, Over: over}
 		default:
 			cut = false
 		}
@@ -682,10 +724,30 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 			s.Rate.TAT = now.Add(s.interval(now))
 		}
 	}
-	if s.Rate != nil && s.Rate.cubic(now) > rateForget*s.Rate.Max {
-		s.Rate = nil // far above any refusal: it no longer paces anything
-	}
 	s.prune(now)
+}
+
+// firstRate is the first learned rate, at a refusal that holds the limit
+// by h, and the time it counts successes over (see Rate.Over): the
+// successes of the last minute per second, a floor, as a bucket holds at
+// most a minute's limit; or, when a hint says the limit admits a call again
+// within h and that is more, the rate calls succeeded at lately (see
+// throughput), up to one call per h, as the bucket the refusal found empty
+// refills a call in at least h.
+func (s *PaceState) firstRate(now time.Time, h Hold) (float64, time.Duration) {
+	floor := s.recent(now) / window.Seconds()
+	if h.By == HeldHint && h.For > 0 {
+		if r := min(s.throughput(now), 1/h.For.Seconds()); r > floor {
+			return r, 0
+		}
+	}
+	return floor, window
+}
+
+// rateStale reports whether the learned rate is forgotten at now: neither
+// a refusal nor a success for rateForget.
+func (s *PaceState) rateStale(now time.Time) bool {
+	return s.Rate != nil && now.Sub(later(s.Rate.Since, s.RecentAt)) > rateForget
 }
 
 // booking returns the index of the first booking not answered of a call
@@ -712,12 +774,25 @@ func (s *PaceState) recent(now time.Time) float64 {
 	return s.Recent * math.Exp(-now.Sub(s.RecentAt).Seconds()/window.Seconds())
 }
 
+// throughput is the rate calls have succeeded at lately, per second:
+// Recent over the time it weighs, about a minute, or less when the first
+// counted call was sent less than a minute or so ago (RecentSince). For
+// calls succeeding at a steady rate since RecentSince, it is that rate.
+func (s *PaceState) throughput(now time.Time) float64 {
+	tau := window.Seconds()
+	span := tau
+	if age := now.Sub(s.RecentSince).Seconds(); !s.RecentSince.IsZero() && age > 0 {
+		span = tau * -math.Expm1(-age/tau)
+	}
+	return s.recent(now) / span
+}
+
 // Idle reports whether the state carries no information at now that a new
 // state would not: no hold, overload, check, block or learned rate, every
 // window full again, no booking younger than a window. A store may forget
 // an idle state.
 func (s *PaceState) Idle(now time.Time) bool {
-	if s.Hold.After(now) || s.Overloads > 0 || !s.Check.IsZero() || s.Block != nil || s.Rate != nil || s.ProbeUntil.After(now) {
+	if s.Hold.After(now) || s.Overloads > 0 || !s.Check.IsZero() || s.Block != nil || s.Rate != nil && !s.rateStale(now) || s.ProbeUntil.After(now) {
 		return false
 	}
 	for _, w := range s.Windows {

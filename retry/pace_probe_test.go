@@ -178,18 +178,25 @@ func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	assert.Nil(t, s.Rate)
 }
 
-// The curve falls to 0.7·Max, is back at Max after rateRecovery, climbs
-// above it only as far as recent successes allow, and is forgotten when
-// far above any refusal.
+// The curve falls to 0.7·Max, is back at Max after its recovery (30 s, or
+// 15 calls at Max if sooner), climbs above it only as far as recent
+// successes allow, and is forgotten after five minutes without a refusal
+// or a success.
 func TestPaceRateCurve(t *testing.T) {
+	assert.Equal(t, rateRecovery, (&Rate{Max: 0.2}).recovery(), "a slow limit: 30 s")
+	assert.Equal(t, 1500*time.Millisecond, (&Rate{Max: 10}).recovery(), "15 calls at 10 a second")
 	s := PaceState{Rate: &Rate{Max: 1, Since: t0}}
+	k := s.Rate.recovery()
+	assert.Equal(t, 15*time.Second, k)
 	assert.InDelta(t, 0.7, s.rate(t0), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(rateRecovery)), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(3*rateRecovery)), 1e-9, "no successes: capped at Max")
-	s.Recent, s.RecentAt = 120, t0.Add(3*rateRecovery) // 2 a second lately
-	assert.InDelta(t, 3, s.rate(t0.Add(3*rateRecovery)), 1e-9, "capped at 1.5 × recent successes")
-	s.Observe(nil, Observation{Now: t0.Add(10 * rateRecovery), Sent: t0.Add(10 * rateRecovery)})
-	assert.Nil(t, s.Rate, "far above any refusal: forgotten")
+	assert.InDelta(t, 1, s.rate(t0.Add(k)), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(3*k)), 1e-9, "no successes: capped at Max")
+	s.Recent, s.RecentAt = 120, t0.Add(3*k) // 2 a second lately
+	assert.InDelta(t, 3, s.rate(t0.Add(3*k)), 1e-9, "capped at 1.5 × recent successes")
+	s.Observe(nil, Observation{Now: t0.Add(3*k + rateForget), Sent: t0.Add(3*k + rateForget - time.Second)})
+	assert.NotNil(t, s.Rate, "a success within five minutes: kept")
+	s.Observe(nil, Observation{Now: s.RecentAt.Add(rateForget + time.Second), Sent: s.RecentAt.Add(rateForget)})
+	assert.Nil(t, s.Rate, "five minutes without a refusal or a success: forgotten")
 	// Too few recent successes to learn from: nothing is learned.
 	var q PaceState
 	q.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited})
@@ -238,7 +245,8 @@ func TestPaceIdle(t *testing.T) {
 		"overloaded":         {PaceState{Overloads: 1}, false},
 		"checking":           {PaceState{Check: ts(90)}, false},
 		"blocked":            {PaceState{Block: &Block{}}, false},
-		"a learned rate":     {PaceState{Rate: &Rate{Max: 1}}, false},
+		"a learned rate":     {PaceState{Rate: &Rate{Max: 1}, RecentAt: ts(90)}, false},
+		"a rate forgotten":   {PaceState{Rate: &Rate{Max: 1, Since: ts(-201)}, RecentAt: ts(-201)}, true},
 		"probe in flight":    {PaceState{ProbeUntil: ts(110)}, false},
 		"a window refilling": {PaceState{Windows: []PaceWindow{{TAT: ts(101)}}}, false},
 		"a window full":      {PaceState{Windows: []PaceWindow{{TAT: ts(99)}}}, true},
@@ -339,4 +347,48 @@ func TestPaceProbeGoesNowOrNotAtAll(t *testing.T) {
 	v = book(&b, ts(63), one)
 	assert.True(t, v.Booked, "the block's probe is booked")
 	assert.True(t, v.Probe, "the call is the block's probe")
+}
+
+// A refusal after at least minAdmitted successes since the last decrease
+// sets Max to the rate the limit admitted them at (its bucket was empty at
+// both refusals), if below the current rate; the successes of calls sent
+// in between that are answered later count toward it. With fewer, Max is
+// the current rate.
+func TestPaceRateFromAdmitted(t *testing.T) {
+	s := PaceState{Rate: &Rate{Max: 10, Since: t0}}
+	for i := range 12 { // 12 of the calls sent since succeed within 2 s
+		at := ts(0.1 + float64(i)/8)
+		s.Observe(nil, Observation{Now: at.Add(200 * time.Millisecond), Sent: at})
+	}
+	require.Equal(t, 12, s.Rate.Admitted)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1.9), Class: RateLimited})
+	assert.InDelta(t, 6, s.Rate.Max, 1e-9, "12 admitted in 2 s")
+	assert.WithinDuration(t, ts(2), s.Rate.Since, 0)
+	assert.Equal(t, 0, s.Rate.Admitted)
+	s.Observe(nil, Observation{Now: ts(2.1), Sent: ts(1.95)})
+	assert.InDelta(t, 6.5, s.Rate.Max, 1e-9, "a call sent before the refusal succeeded after it")
+	s.Observe(nil, Observation{Now: ts(2.2), Sent: t0.Add(-time.Second)})
+	assert.InDelta(t, 6.5, s.Rate.Max, 1e-9, "sent before the last cycle: not counted")
+	s.Observe(nil, Observation{Now: ts(2.3), Sent: ts(2.1)})
+	assert.Equal(t, 1, s.Rate.Admitted, "sent since the refusal")
+
+	// Too few admitted to measure: Max is the current rate.
+	r := s.rate(ts(3))
+	s.Observe(nil, Observation{Now: ts(3), Sent: ts(2.9), Class: RateLimited})
+	assert.InDelta(t, r, s.Rate.Max, 1e-9)
+	assert.Zero(t, s.Rate.Over, "nothing counted later")
+}
+
+// Without windows, throughput is the rate calls have succeeded at since the
+// first was sent, when that was less than a minute or so ago, and a
+// minute's successes per second after.
+func TestPaceThroughput(t *testing.T) {
+	var s PaceState
+	assert.Zero(t, s.throughput(t0))
+	for i := range 20 { // 20 a second for a second
+		at := ts(float64(i) / 20)
+		s.Observe(nil, Observation{Now: at.Add(200 * time.Millisecond), Sent: at})
+	}
+	assert.InEpsilon(t, 20/1.15, s.throughput(ts(1.15)), 0.02, "20 since t0, 1.15 s ago")
+	assert.InEpsilon(t, s.recent(ts(600))/60, s.throughput(ts(600)), 1e-3, "long ago: a minute's successes")
 }

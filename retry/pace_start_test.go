@@ -73,36 +73,57 @@ func TestPaceSlowStartTimeout(t *testing.T) {
 }
 
 // Without windows the slow start lasts until a refusal teaches the rate,
-// whether it carries a hint or not; the calls sent before it that are still
-// in flight count toward the first rate as they succeed, and until they are
-// answered no call is booked at a rate that does not count them yet.
+// whether it carries a hint or not; until the calls sent before it that are
+// still in flight are answered, no call is booked at a rate that does not
+// count them yet. Without a hint (or with one longer than a minute's
+// successes allow) the first rate is a minute's successes, and those of the
+// calls in flight count toward it as they come; with a hint it is the rate
+// calls succeeded at since the first was sent, at most one per hint.
 func TestPaceSlowStartUntilARefusal(t *testing.T) {
-	var s PaceState
-	for range startWindow {
-		reserve(t, &s, t0, one, t0)
+	tests := map[string]struct {
+		hold       Hold
+		max, after float64 // Max at the refusal, and after the seven in flight succeed
+	}{
+		"no hint":    {Hold{}, 4.0 / 60, 11.0 / 60},
+		"long hint":  {Hold{By: HeldHint, For: 20 * time.Second}, 4.0 / 60, 11.0 / 60},
+		"hint":       {Hold{By: HeldHint, For: 200 * time.Millisecond}, 5, 5},                // one per hint
+		"short hint": {Hold{By: HeldHint, For: 50 * time.Millisecond}, 4 / 0.4, 4 / 0.4}, // four in 0.4 s
 	}
-	for range startWindow {
-		s.Observe(nil, Observation{Now: ts(0.3), Sent: t0})
-	}
-	assert.Empty(t, s.Bookings, "answered calls of a limit without windows are not kept")
-	for range 2 * startWindow {
-		reserve(t, &s, ts(0.3), one, ts(0.3))
-	}
-	held(t, &s, ts(0.3), ts(0.31))
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var s PaceState
+			for range startWindow {
+				reserve(t, &s, t0, one, t0)
+			}
+			for range startWindow {
+				s.Observe(nil, Observation{Now: ts(0.3), Sent: t0})
+			}
+			assert.Empty(t, s.Bookings, "answered calls of a limit without windows are not kept")
+			for range 2 * startWindow {
+				reserve(t, &s, ts(0.3), one, ts(0.3))
+			}
+			held(t, &s, ts(0.3), ts(0.31))
 
-	s.Observe(nil, Observation{Now: ts(0.4), Sent: ts(0.3), Class: RateLimited, Hold: Hold{By: HeldHint, For: 100 * time.Millisecond}})
-	require.NotNil(t, s.Rate, "a hinted refusal teaches the rate")
-	assert.InDelta(t, 4.0/60, s.Rate.Max, 1e-3, "four successes in the last minute")
-	assert.WithinDuration(t, ts(0.5), s.Hold, 0, "and the hint holds the limit")
-	held(t, &s, ts(0.5), ts(0.55)) // seven still in flight
-	for range 2*startWindow - 1 {
-		s.Observe(nil, Observation{Now: ts(0.6), Sent: ts(0.3)})
+			s.Observe(nil, Observation{Now: ts(0.4), Sent: ts(0.3), Class: RateLimited, Hold: tt.hold})
+			require.NotNil(t, s.Rate, "a refusal teaches the rate")
+			assert.InEpsilon(t, tt.max, s.Rate.Max, 0.01, "at the refusal")
+			if tt.hold.By == HeldHint {
+				assert.WithinDuration(t, ts(0.4).Add(tt.hold.For), s.Hold, 0, "the hint holds the limit")
+			}
+			held(t, &s, ts(0.4), later(ts(0.425), s.Hold)) // seven still in flight
+			for range 2*startWindow - 1 {
+				s.Observe(nil, Observation{Now: ts(0.6), Sent: ts(0.3)})
+			}
+			assert.InEpsilon(t, tt.after, s.Rate.Max, 0.01, "the seven in flight succeeded")
+			at := later(ts(0.6), s.Hold)
+			first := book(&s, at, one)
+			require.True(t, first.Booked)
+			v := book(&s, at, one)
+			require.True(t, v.Booked)
+			assert.Equal(t, HeldWindow, v.By, "spaced at the rate")
+			assert.WithinDuration(t, first.At.Add(s.interval(first.At)), v.At, 0)
+		})
 	}
-	assert.InDelta(t, 11.0/60, s.Rate.Max, 1e-3, "the seven in flight succeeded")
-	v := book(&s, ts(0.6), one)
-	require.True(t, v.Booked)
-	assert.Equal(t, HeldWindow, v.By, "spaced at the rate")
-	assert.WithinDuration(t, s.Rate.TAT.Add(-s.interval(v.At)), v.At, 0)
 }
 
 // TestPaceSyncCountsCallsInFlight: a response's count was taken when the
