@@ -109,13 +109,20 @@ type Block struct {
 
 // A Rate is a send rate learned from a limit's refusals when the provider
 // states no windows, in the manner of CUBIC (as the AWS SDKs' adaptive retry
-// mode does, but per limit): each refusal of a call sent after the last
-// decrease sets Max to the current rate and restarts the curve, which falls
-// to 0.7·Max, comes back to Max in rateRecovery along a concave cubic, and
-// then probes above it along a convex one — but never above rateHeadroom
-// times the rate calls have recently succeeded at, so that a limit whose
-// calls wait in line (or that is idle) does not climb on time alone. Calls
-// are spaced at the rate: no burst, and none right after a refusal.
+// mode does, but per limit). The first refusal sets Max (see
+// PaceState.firstRate). Each refusal of a call sent after the last decrease
+// sets Max to the rate the limit admitted calls at since that decrease, if
+// at least minRecent were and that is below the current rate — the bucket
+// was empty at both refusals, so what it admitted in between is what it
+// refilled, and calls then in flight count as they succeed — else to the
+// current rate. Either way the curve restarts: it falls to 0.7·Max, comes
+// back to Max along a concave cubic in rateRecovery or rateRecoveryCalls
+// intervals at Max, whichever is sooner, and then probes above it along a
+// convex one — but never above rateHeadroom times the rate calls have
+// recently succeeded at, so that a limit whose calls wait in line (or that
+// is idle) does not climb on time alone. Calls are spaced at the rate: no
+// burst, and none right after a refusal. A rate with neither a refusal nor
+// a success for rateForget is forgotten.
 type Rate struct {
 	// Max is the rate at the last decrease, in calls per second.
 	Max float64 `json:"max"`
@@ -136,9 +143,9 @@ type Rate struct {
 	Over  time.Duration `json:"over,omitempty"`
 }
 
-// The learned rate's curve: the decrease factor, the time back to Max, how
-// far above the recent successes it may climb, and how far above Max the
-// curve may climb before the rate is forgotten.
+// The learned rate's curve: the decrease factor, the time back to Max (or
+// the calls at Max, if sooner), how far above the recent successes it may
+// climb, and how long a rate neither refused nor answered is kept.
 const (
 	rateBeta          = 0.7
 	rateRecovery      = 30 * time.Second
@@ -146,12 +153,10 @@ const (
 	rateHeadroom      = 1.5
 	rateForget        = 5 * time.Minute
 	// minRecent is the fewest recent successes a first rate is learned
-	// from; with fewer, the refusals are left to the backoff.
+	// from (with fewer, the refusals are left to the backoff), and the
+	// fewest successes between two decreases the rate they were admitted
+	// at is measured from (with fewer, Max is the current rate).
 	minRecent = 2
-	// minAdmitted is the fewest successes between two decreases the rate
-	// they were admitted at is measured from; with fewer, Max is the
-	// current rate.
-	minAdmitted = 5
 )
 
 // recovery is the time the curve takes back to Max: rateRecovery, or
@@ -169,15 +174,21 @@ func (r *Rate) cubic(t time.Time) float64 {
 	return r.Max * (1 + (1-rateBeta)*u*u*u)
 }
 
-// rate is the learned rate at t: the curve, capped at rateHeadroom times
-// the rate calls have recently succeeded at (but not below Max).
-func (s *PaceState) rate(t time.Time) float64 {
-	return min(s.Rate.cubic(t), max(s.Rate.Max, rateHeadroom*s.throughput(t)))
+// rate is the learned rate at t as known at now (t is later for a call
+// booked ahead): the curve at t, but above Max no higher than the curve at
+// now, nor than rateHeadroom times the rate calls have succeeded at lately.
+// So a line of calls booked ahead climbs back to Max along the curve and
+// probes above it only as time passes and successes come, whatever its
+// length.
+func (s *PaceState) rate(t, now time.Time) float64 {
+	r := s.Rate
+	return min(r.cubic(t), max(r.Max, min(r.cubic(now), rateHeadroom*s.throughput(now))))
 }
 
-// interval is the time between two calls at the learned rate at t.
-func (s *PaceState) interval(t time.Time) time.Duration {
-	return time.Duration(float64(time.Second) / max(s.rate(t), 1e-3))
+// interval is the time between two calls at the learned rate at t, as
+// known at now.
+func (s *PaceState) interval(t, now time.Time) time.Duration {
+	return time.Duration(float64(time.Second) / max(s.rate(t, now), 1e-3))
 }
 
 // PaceState is what is known about one limit key (provider, model,
@@ -508,7 +519,7 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 		w.TAT = later(w.TAT, at).Add(w.cost(a.Cost))
 	}
 	if s.Rate != nil {
-		s.Rate.TAT = at.Add(s.interval(at))
+		s.Rate.TAT = at.Add(s.interval(at, now))
 	}
 	if len(s.Windows) > 0 || s.starting() {
 		s.Bookings = append(s.Bookings, Booking{At: at, Cost: a.Cost})
@@ -586,13 +597,15 @@ func (s *PaceState) window() time.Duration {
 //   - A rate-limit refusal when the limit has no windows teaches the rate,
 //     whether its hint holds the limit or not (the hint says when, the rate
 //     how fast after): the first (if at least minRecent calls succeeded in
-//     the last minute) sets Max to the successes of the last minute per
-//     second (counting those of calls then in flight as they come), later
-//     ones (of calls sent after the last decrease) to the current rate;
-//     either way the rate falls to 0.7·Max, and the next call waits one
-//     interval.
+//     the last minute) sets Max as firstRate says, later ones (of calls
+//     sent after the last decrease) to the rate the limit admitted calls at
+//     since that decrease or the current rate (see Rate); either way the
+//     rate falls to 0.7·Max, and the next call waits one interval. A rate
+//     neither refused nor answered for rateForget is forgotten first.
 //   - A success counts toward Recent and the Latency and, while the limit
-//     has no windows, lets one more call be in flight in slow start.
+//     has no windows, lets one more call be in flight in slow start; while
+//     a rate is learned, it counts toward the rate admitted since the last
+//     decrease, or toward Max if its call was in flight at that decrease.
 func (s *PaceState) Observe(cred *PaceState, o Observation) {
 	now := o.Now
 	if s.rateStale(now) {
@@ -707,8 +720,8 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 			s.Rate = &Rate{Max: max, Since: now, Counting: true, Over: over}
 		case s.Rate != nil && o.Sent.After(s.Rate.Since):
 			r, span := s.Rate, now.Sub(s.Rate.Since)
-			max, over := s.rate(now), time.Duration(0)
-			if avg := float64(r.Admitted) / span.Seconds(); r.Admitted >= minAdmitted && avg < max {
+			max, over := s.rate(now, now), time.Duration(0)
+			if avg := float64(r.Admitted) / span.Seconds(); r.Admitted >= minRecent && avg < max {
 				// The bucket was empty at both refusals: what it admitted
 				// in between is what it refilled.
 				max, over = avg, span
@@ -721,7 +734,7 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 			// The bucket is empty now; the calls in line book anew (see
 			// heldSince), so their places are given up. Other refusals
 			// of the same instant leave the places booked since.
-			s.Rate.TAT = now.Add(s.interval(now))
+			s.Rate.TAT = now.Add(s.interval(now, now))
 		}
 	}
 	s.prune(now)

@@ -159,13 +159,13 @@ func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	assert.Equal(t, HeldWindow, v.By)
 	assert.InDelta(t, float64(ts(1).Add(first).Sub(t0)), float64(v.At.Sub(t0)), float64(50*time.Millisecond), "Recent decays a little")
 	next := book(&s, ts(1.1), one)
-	assert.WithinDuration(t, v.At.Add(s.interval(v.At)), next.At, 0, "the next call, one interval later")
-	assert.Greater(t, s.interval(v.At), time.Second, "below a call a second yet")
+	assert.WithinDuration(t, v.At.Add(s.interval(v.At, ts(1.1))), next.At, 0, "the next call, one interval later")
+	assert.Greater(t, s.interval(v.At, ts(1.1)), time.Second, "below a call a second yet")
 	// A refusal of a call sent before the decrease is old news.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: RateLimited})
 	assert.WithinDuration(t, ts(1), s.Rate.Since, 0)
 	// One sent after it cuts the rate again, and the line books anew.
-	max0 := s.rate(ts(5))
+	max0 := s.rate(ts(5), ts(5))
 	s.Observe(nil, Observation{Now: ts(5), Sent: ts(4), Class: RateLimited})
 	assert.InDelta(t, max0, s.Rate.Max, 1e-9)
 	assert.False(t, s.Rate.Counting)
@@ -188,11 +188,16 @@ func TestPaceRateCurve(t *testing.T) {
 	s := PaceState{Rate: &Rate{Max: 1, Since: t0}}
 	k := s.Rate.recovery()
 	assert.Equal(t, 15*time.Second, k)
-	assert.InDelta(t, 0.7, s.rate(t0), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(k)), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(3*k)), 1e-9, "no successes: capped at Max")
+	assert.InDelta(t, 0.7, s.rate(t0, t0), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(k), t0.Add(k)), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(3*k), t0.Add(3*k)), 1e-9, "no successes: capped at Max")
 	s.Recent, s.RecentAt = 120, t0.Add(3*k) // 2 a second lately
-	assert.InDelta(t, 3, s.rate(t0.Add(3*k)), 1e-9, "capped at 1.5 × recent successes")
+	assert.InDelta(t, 3, s.rate(t0.Add(3*k), t0.Add(3*k)), 1e-9, "capped at 1.5 × recent successes")
+	// A call booked ahead climbs back to Max with the curve, and above it
+	// no further than the curve is at the time it books.
+	assert.InDelta(t, 0.7+0.3*7.0/8, s.rate(t0.Add(k/2), t0), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(3*k), t0), 1e-9)
+	assert.InDelta(t, 1.3, s.rate(t0.Add(3*k), t0.Add(2*k)), 1e-9)
 	s.Observe(nil, Observation{Now: t0.Add(3*k + rateForget), Sent: t0.Add(3*k + rateForget - time.Second)})
 	assert.NotNil(t, s.Rate, "a success within five minutes: kept")
 	s.Observe(nil, Observation{Now: s.RecentAt.Add(rateForget + time.Second), Sent: s.RecentAt.Add(rateForget)})
@@ -373,7 +378,7 @@ func TestPaceRateFromAdmitted(t *testing.T) {
 	assert.Equal(t, 1, s.Rate.Admitted, "sent since the refusal")
 
 	// Too few admitted to measure: Max is the current rate.
-	r := s.rate(ts(3))
+	r := s.rate(ts(3), ts(3))
 	s.Observe(nil, Observation{Now: ts(3), Sent: ts(2.9), Class: RateLimited})
 	assert.InDelta(t, r, s.Rate.Max, 1e-9)
 	assert.Zero(t, s.Rate.Over, "nothing counted later")

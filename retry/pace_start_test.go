@@ -86,7 +86,7 @@ func TestPaceSlowStartUntilARefusal(t *testing.T) {
 	}{
 		"no hint":    {Hold{}, 4.0 / 60, 11.0 / 60},
 		"long hint":  {Hold{By: HeldHint, For: 20 * time.Second}, 4.0 / 60, 11.0 / 60},
-		"hint":       {Hold{By: HeldHint, For: 200 * time.Millisecond}, 5, 5},                // one per hint
+		"hint":       {Hold{By: HeldHint, For: 200 * time.Millisecond}, 5, 5},            // one per hint
 		"short hint": {Hold{By: HeldHint, For: 50 * time.Millisecond}, 4 / 0.4, 4 / 0.4}, // four in 0.4 s
 	}
 	for name, tt := range tests {
@@ -121,7 +121,7 @@ func TestPaceSlowStartUntilARefusal(t *testing.T) {
 			v := book(&s, at, one)
 			require.True(t, v.Booked)
 			assert.Equal(t, HeldWindow, v.By, "spaced at the rate")
-			assert.WithinDuration(t, first.At.Add(s.interval(first.At)), v.At, 0)
+			assert.WithinDuration(t, first.At.Add(s.interval(first.At, at)), v.At, 0)
 		})
 	}
 }
@@ -215,5 +215,5 @@ func TestPaceRateCutOncePerInstant(t *testing.T) {
 	require.True(t, first.Booked)
 	s.Observe(nil, Observation{Now: ts(1), Sent: ts(0.9), Class: RateLimited})
 	next := book(&s, ts(1), one)
-	assert.WithinDuration(t, first.At.Add(s.interval(first.At)), next.At, 0, "one interval after the first, not with it")
+	assert.WithinDuration(t, first.At.Add(s.interval(first.At, ts(1))), next.At, 0, "one interval after the first, not with it")
 }
