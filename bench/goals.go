@@ -139,7 +139,10 @@ func Goals(cells []Cell) []Goal {
 			g.Checks = []Check{failed, outageProbes()}
 		case "outage-5s", "outage-30s", "outage-60s":
 			g.Checks = []Check{failed, ratio(1.10), outageProbes()}
-		case "blind", "long-hint-lie", "blind-burst", "blind-burst-200":
+		case "blind", "long-hint-lie", "blind-burst", "blind-burst-200",
+			"burst-no-headers", "burst-no-headers-200", "cold-burst-no-headers":
+			// Issue 7's blind goals; every scenario without rate-limit
+			// headers shares them.
 			g.Checks = []Check{failed, ratio(1.15), waste(0.10)}
 		case "long-hint-true":
 			g.Checks = []Check{check("longest a call went on after its first refusal", worst(func(c Cell) float64 { return c.RefusalLagS }), 15, "s"),
@@ -156,13 +159,6 @@ func Goals(cells []Cell) []Goal {
 			g.Checks = []Check{failed, ratio(1.10)}
 		case "fleet-8", "cold-burst":
 			g.Checks = []Check{failed, ratio(1.10), waste(0.05)}
-		case "cold-burst-no-headers":
-			// Target ≤ 0.05 wasted attempts per success; reached 0.060:
-			// 12 refusals for 200 calls, 8 of them the slow start's last
-			// doubling, 1 from a first rate learned a third too high (one
-			// call per hint), 3 from the learned rate probing above the
-			// limit every 130 s or so, as it must to find a limit raised.
-			g.Checks = []Check{failed, ratio(1.10), waste(0.06)}
 		default:
 			continue
 		}

@@ -87,6 +87,9 @@ func (c *call) ready(ctx context.Context, replay error) bool {
 		}
 		bookedAt := now
 		now = c.r.now()
+		if slept && !v.At.Before(c.notBefore) {
+			c.notBefore = time.Time{} // its own delay is served, whatever the clock says
+		}
 		switch {
 		case !v.Booked:
 			v = c.book(ctx, Ask{Now: now})

@@ -136,11 +136,13 @@ type Rate struct {
 	Counting bool `json:"counting,omitempty"`
 	// Admitted counts the successes of calls sent since Since.
 	Admitted int `json:"admitted,omitempty"`
-	// After and Over say which later answers Max still counts, when it is
-	// a count of successes over a time (Over > 0): each success of a call
-	// sent after After and not after Since adds one per Over to it.
-	After time.Time     `json:"after"`
-	Over  time.Duration `json:"over,omitempty"`
+	// After, Over and Counted say which later answers Max still counts,
+	// when it is a count of successes over a time (Over > 0): each success
+	// of a call sent after After and not after Since adds one to Counted,
+	// and Max is at least Counted per Over.
+	After   time.Time     `json:"after"`
+	Over    time.Duration `json:"over,omitempty"`
+	Counted float64       `json:"counted,omitempty"`
 }
 
 // The learned rate's curve: the decrease factor, the time back to Max (or
@@ -500,6 +502,9 @@ func (s *PaceState) Book(cred *PaceState, a Ask) Verdict {
 	if !a.Deadline.IsZero() && at.Add(max(a.MinAttemptTime, s.Latency)).After(a.Deadline) {
 		return v
 	}
+	if by == "" && at.After(now) {
+		return v // held by its own delay only: it books when that ends
+	}
 	if (p != "" || len(probed) > 0) && at.After(now) {
 		return v // a probe is booked only to go now: the others wait while it is in flight
 	}
@@ -649,7 +654,9 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 			case o.Sent.After(r.Since):
 				r.Admitted++
 			case r.Over > 0 && o.Sent.After(r.After):
-				r.Max += 1 / r.Over.Seconds() // it was in flight at the decrease
+				// It was in flight at the decrease.
+				r.Counted++
+				r.Max = max(r.Max, r.Counted/r.Over.Seconds())
 			}
 		}
 	}
@@ -717,16 +724,17 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 		switch {
 		case s.Rate == nil && s.recent(now) >= minRecent:
 			max, over := s.firstRate(now, h)
-			s.Rate = &Rate{Max: max, Since: now, Counting: true, Over: over}
+			s.Rate = &Rate{Max: max, Since: now, Counting: true, Over: over, Counted: max * over.Seconds()}
 		case s.Rate != nil && o.Sent.After(s.Rate.Since):
 			r, span := s.Rate, now.Sub(s.Rate.Since)
-			max, over := s.rate(now, now), time.Duration(0)
-			if avg := float64(r.Admitted) / span.Seconds(); r.Admitted >= minRecent && avg < max {
+			cur, over := s.rate(now, now), time.Duration(0)
+			if avg := float64(r.Admitted) / span.Seconds(); avg < cur {
 				// The bucket was empty at both refusals: what it admitted
-				// in between is what it refilled.
-				max, over = avg, span
+				// in between is what it refilled, a minute's successes
+				// at least.
+				cur, over = min(cur, max(avg, s.recent(now)/window.Seconds())), span
 			}
-			*r = Rate{Max: max, Since: now, After: r.Since, Over: over}
+			*r = Rate{Max: cur, Since: now, After: r.Since, Over: over, Counted: float64(r.Admitted)}
 		default:
 			cut = false
 		}
@@ -749,10 +757,12 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 // refills a call in at least h.
 func (s *PaceState) firstRate(now time.Time, h Hold) (float64, time.Duration) {
 	floor := s.recent(now) / window.Seconds()
+	r := s.throughput(now)
 	if h.By == HeldHint && h.For > 0 {
-		if r := min(s.throughput(now), 1/h.For.Seconds()); r > floor {
-			return r, 0
-		}
+		r = min(r, 1/h.For.Seconds())
+	}
+	if r > floor {
+		return r, 0
 	}
 	return floor, window
 }

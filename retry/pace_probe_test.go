@@ -134,17 +134,18 @@ func TestMemoryStoreQuotaScopes(t *testing.T) {
 }
 
 // A limit that states no windows learns its rate from refusals: the first
-// from the successes of the last minute, those in flight included; later
-// ones cut the current rate; calls are spaced at it.
+// from the rate calls succeeded at since the first was sent (a minute's
+// successes at least); later ones cut the current rate; calls are spaced
+// at it.
 func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	var s PaceState
-	for i := range 30 { // 30 calls succeed in the first second
-		s.Observe(nil, Observation{Now: ts(float64(i) / 30), Sent: ts(float64(i)/30 - 0.2)})
+	for i := range 30 { // 30 calls succeed in the first second, from 1 an hour ago
+		s.Observe(nil, Observation{Now: ts(float64(i) / 30), Sent: ts(float64(i)/30 - 3600)})
 	}
 	refusal := Observation{Now: ts(1), Sent: ts(1), Class: RateLimited}
 	s.Observe(nil, refusal)
 	require.NotNil(t, s.Rate)
-	assert.InDelta(t, 0.5, s.Rate.Max, 0.01, "30 successes a minute")
+	assert.InDelta(t, 0.5, s.Rate.Max, 0.01, "30 successes a minute, since an hour")
 	// Ten more sent before the refusal succeed after it: they count too.
 	for range 10 {
 		s.Observe(nil, Observation{Now: ts(1.1), Sent: ts(0.9)})
@@ -377,9 +378,25 @@ func TestPaceRateFromAdmitted(t *testing.T) {
 	s.Observe(nil, Observation{Now: ts(2.3), Sent: ts(2.1)})
 	assert.Equal(t, 1, s.Rate.Admitted, "sent since the refusal")
 
-	// Too few admitted to measure: Max is the current rate.
-	r := s.rate(ts(3), ts(3))
+	// One admitted in 1 s, below the current rate (the minute's successes,
+	// a floor, are less): Max is 1, and the calls then in flight count
+	// toward it as they succeed.
+	require.Less(t, 1.0, s.rate(ts(3), ts(3)))
+	require.Less(t, s.recent(ts(3))/60, 1.0)
 	s.Observe(nil, Observation{Now: ts(3), Sent: ts(2.9), Class: RateLimited})
+	assert.InDelta(t, 1, s.Rate.Max, 1e-9)
+	assert.Equal(t, time.Second, s.Rate.Over)
+	for range 4 {
+		s.Observe(nil, Observation{Now: ts(3.1), Sent: ts(2.5)})
+	}
+	assert.InDelta(t, 5, s.Rate.Max, 1e-9, "five in 1 s")
+
+	// Admitted at no less than the current rate: Max is the current rate.
+	for i := range 100 {
+		s.Observe(nil, Observation{Now: ts(3.2 + float64(i)/100), Sent: ts(3.1 + float64(i)/100)})
+	}
+	r := s.rate(ts(4), ts(4))
+	s.Observe(nil, Observation{Now: ts(4), Sent: ts(3.99), Class: RateLimited})
 	assert.InDelta(t, r, s.Rate.Max, 1e-9)
 	assert.Zero(t, s.Rate.Over, "nothing counted later")
 }

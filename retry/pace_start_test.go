@@ -84,7 +84,7 @@ func TestPaceSlowStartUntilARefusal(t *testing.T) {
 		hold       Hold
 		max, after float64 // Max at the refusal, and after the seven in flight succeed
 	}{
-		"no hint":    {Hold{}, 4.0 / 60, 11.0 / 60},
+		"no hint":    {Hold{}, 4 / 0.4, 4 / 0.4}, // four in 0.4 s
 		"long hint":  {Hold{By: HeldHint, For: 20 * time.Second}, 4.0 / 60, 11.0 / 60},
 		"hint":       {Hold{By: HeldHint, For: 200 * time.Millisecond}, 5, 5},            // one per hint
 		"short hint": {Hold{By: HeldHint, For: 50 * time.Millisecond}, 4 / 0.4, 4 / 0.4}, // four in 0.4 s

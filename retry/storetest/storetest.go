@@ -283,8 +283,8 @@ func limitBlock(t *testing.T, s retry.Store) {
 }
 
 func learnedRate(t *testing.T, s retry.Store) {
-	for i := range 30 { // 30 calls succeed in the first second
-		observe(t, s, gpt4, retry.Observation{Now: At(float64(i) / 30), Sent: At(float64(i)/30 - 0.2)})
+	for i := range 30 { // 30 calls succeed in the first second, sent from an hour ago
+		observe(t, s, gpt4, retry.Observation{Now: At(float64(i) / 30), Sent: At(float64(i)/30 - 3600)})
 	}
 	observe(t, s, gpt4, retry.Observation{Now: At(1), Sent: At(1), Class: retry.RateLimited})
 	// 0.7 × 30 a minute: one call every 2.86 s, the first one interval
