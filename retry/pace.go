@@ -111,10 +111,10 @@ type Block struct {
 // states no windows, in the manner of CUBIC (as the AWS SDKs' adaptive retry
 // mode does, but per limit). The first refusal sets Max (see
 // PaceState.firstRate). Each refusal of a call sent after the last decrease
-// sets Max to the rate the limit admitted calls at since that decrease, if
-// at least minRecent were and that is below the current rate — the bucket
-// was empty at both refusals, so what it admitted in between is what it
-// refilled, and calls then in flight count as they succeed — else to the
+// sets Max to the rate the limit admitted calls at since that decrease, or
+// a minute's successes if more, when that is below the current rate — the
+// bucket was empty at both refusals, so what it admitted in between is what
+// it refilled, and calls then in flight count as they succeed — else to the
 // current rate. Either way the curve restarts: it falls to 0.7·Max, comes
 // back to Max along a concave cubic in rateRecovery or rateRecoveryCalls
 // intervals at Max, whichever is sooner, and then probes above it along a
@@ -155,9 +155,7 @@ const (
 	rateHeadroom      = 1.5
 	rateForget        = 5 * time.Minute
 	// minRecent is the fewest recent successes a first rate is learned
-	// from (with fewer, the refusals are left to the backoff), and the
-	// fewest successes between two decreases the rate they were admitted
-	// at is measured from (with fewer, Max is the current rate).
+	// from; with fewer, the refusals are left to the backoff.
 	minRecent = 2
 )
 
@@ -432,7 +430,9 @@ func (s *PaceState) probing() HoldKind {
 //     of calls sent before its refusal. It asks again after a quarter of
 //     the time the oldest call in flight has been out, within [startPoll,
 //     probePoll].
-//   - The windows (or the learned rate) delay it until it fits.
+//   - The windows (or the learned rate) delay it until it fits; a call
+//     delayed by nothing but its own NotBefore is told to come back then,
+//     unbooked, so that its place does not push the calls behind it.
 //   - A time too late for an attempt to finish before the deadline books
 //     nothing.
 //
@@ -749,12 +749,13 @@ func (s *PaceState) Observe(cred *PaceState, o Observation) {
 }
 
 // firstRate is the first learned rate, at a refusal that holds the limit
-// by h, and the time it counts successes over (see Rate.Over): the
-// successes of the last minute per second, a floor, as a bucket holds at
-// most a minute's limit; or, when a hint says the limit admits a call again
-// within h and that is more, the rate calls succeeded at lately (see
-// throughput), up to one call per h, as the bucket the refusal found empty
-// refills a call in at least h.
+// by h, and the time it counts successes over (see Rate.Over): the rate
+// calls succeeded at lately (see throughput), up to one call per h when a
+// hint says the limit admits a call again within h (the bucket the refusal
+// found empty refills a call in at least h); or, if more, the successes of
+// the last minute per second, a floor, as a bucket holds at most a
+// minute's limit. An overestimate is corrected at the next refusal (see
+// Rate).
 func (s *PaceState) firstRate(now time.Time, h Hold) (float64, time.Duration) {
 	floor := s.recent(now) / window.Seconds()
 	r := s.throughput(now)
