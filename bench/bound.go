@@ -25,16 +25,18 @@ import (
 // be admitted (inside an overload window), or that a step down cut off. T_d
 // is the first time outside every overload window with A(T_d) ≥ D. Then
 //
-//	bound = max( max_d T_d + L, ⌈n / W⌉ · L )
+//	bound = max( max_d T_d + L + τ, ⌈n / W⌉ · (L + 2τ) )
 //
 // where L is the response latency (the last admitted call still takes L to
-// answer), n the number of calls and W the number of workers (W workers
-// finish at most W calls per L). Without steps and overloads T_d reduces to
+// answer), τ the network's one-way delay (sim.Config.Transit: no call
+// arrives before τ, so the fluid starts then, with a full bucket, and every
+// answer takes τ back), n the number of calls and W the number of workers
+// (W workers finish at most W calls per L + 2τ). Without steps and overloads T_d reduces to
 // max(0, (D − C)/r). Server errors, slow responses and hints do not enter:
 // they can only lengthen the makespan. With quota (or a block), only the
 // calls that can succeed count: the quota's number of calls, the cheapest in each
 // dimension. With arrivals spread (Workload.Every), the bound is also at
-// least the last arrival plus L.
+// least the last arrival plus L + 2τ.
 func LowerBound(c sim.Config, w Workload, reqs []Request, quota bool) time.Duration {
 	n := len(reqs)
 	if quota && c.QuotaAfter > 0 {
@@ -43,7 +45,7 @@ func LowerBound(c sim.Config, w Workload, reqs []Request, quota bool) time.Durat
 	if quota && c.BlockAfter > 0 {
 		n = min(n, c.BlockAfter)
 	}
-	L := latency(c)
+	L, tau := latency(c), max(c.Transit, 0)
 	s := scheduleOf(c)
 	var bound time.Duration
 	for _, d := range dims(c) {
@@ -56,24 +58,25 @@ func LowerBound(c sim.Config, w Workload, reqs []Request, quota bool) time.Durat
 		for _, x := range costs[:n] {
 			demand += x
 		}
-		bound = max(bound, fluidTime(s, d.limit, demand)+L)
+		bound = max(bound, fluidTime(s, d.limit, demand, tau)+L+tau)
 	}
 	if W := w.workers(); W > 0 {
-		bound = max(bound, time.Duration((n+W-1)/W)*L)
+		bound = max(bound, time.Duration((n+W-1)/W)*(L+2*tau))
 	}
 	if len(reqs) > 0 && w.Every > 0 {
-		bound = max(bound, reqs[len(reqs)-1].Arrival+L) // the last call cannot start before it arrives
+		bound = max(bound, reqs[len(reqs)-1].Arrival+L+2*tau) // the last call cannot start before it arrives
 	}
 	return bound
 }
 
 // fluidTime returns the first time, outside every overload window, by which
 // a bucket of limit on schedule s can have admitted demand units, admitting
-// greedily (the most any policy admits by any time).
-func fluidTime(s schedule, limit int, demand float64) time.Duration {
+// greedily from the time from, when the bucket is full (the most any policy
+// admits by any time).
+func fluidTime(s schedule, limit int, demand float64, from time.Duration) time.Duration {
 	const eps = 1e-9
-	t := time.Duration(0)
-	level := s.capacity(limit, 0)
+	t := from
+	level := s.capacity(limit, from)
 	left := demand
 	for range 10_000 {
 		end, over := s.overloaded(t)

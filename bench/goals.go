@@ -139,7 +139,10 @@ func Goals(cells []Cell) []Goal {
 			g.Checks = []Check{failed, outageProbes()}
 		case "outage-5s", "outage-30s", "outage-60s":
 			g.Checks = []Check{failed, ratio(1.10), outageProbes()}
-		case "blind", "long-hint-lie":
+		case "blind", "long-hint-lie", "blind-burst", "blind-burst-200",
+			"burst-no-headers", "burst-no-headers-200", "cold-burst-no-headers":
+			// Issue 7's blind goals; every scenario without rate-limit
+			// headers shares them.
 			g.Checks = []Check{failed, ratio(1.15), waste(0.10)}
 		case "long-hint-true":
 			g.Checks = []Check{check("longest a call went on after its first refusal", worst(func(c Cell) float64 { return c.RefusalLagS }), 15, "s"),
@@ -154,7 +157,7 @@ func Goals(cells []Cell) []Goal {
 				worst(func(c Cell) float64 { return float64(c.LateGiveUps) }), 0, "")}
 		case "capacity-step":
 			g.Checks = []Check{failed, ratio(1.10)}
-		case "fleet-8":
+		case "fleet-8", "cold-burst":
 			g.Checks = []Check{failed, ratio(1.10), waste(0.05)}
 		default:
 			continue

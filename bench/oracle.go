@@ -12,8 +12,9 @@ import (
 // of the provider's buckets, refilled with sim's arithmetic on the same
 // schedule (capacity steps, overload windows) and charged with each call's
 // exact cost, and books every call, first come first served, at the first
-// instant all of its buckets hold its cost. It also knows the latency, so it
-// drops a call whose reply could not arrive before its deadline, and the
+// instant all of its buckets hold its cost, sending it the network's delay
+// earlier. It also knows the latency, so it drops a call whose reply could
+// not arrive before its deadline, and the
 // quota and the block, so it drops calls they would refuse. It is the physical
 // limit a policy can approach, not a policy a client could run: no client
 // knows the bucket's level or the outage's end.
@@ -21,6 +22,7 @@ type oracle struct {
 	sched   schedule
 	dims    []dim
 	latency time.Duration
+	transit time.Duration // the network's one-way delay
 	quota   int
 	start   time.Time
 
@@ -35,7 +37,7 @@ func newOracle(c sim.Config, start time.Time) *oracle {
 	if c.BlockAfter > 0 && (quota == 0 || c.BlockAfter < quota) {
 		quota = c.BlockAfter // the scenarios' blocks outlast them
 	}
-	o := &oracle{sched: scheduleOf(c), dims: dims(c), latency: latency(c), quota: quota, start: start}
+	o := &oracle{sched: scheduleOf(c), dims: dims(c), latency: latency(c), transit: max(c.Transit, 0), quota: quota, start: start}
 	o.buckets = make([]bucket, len(o.dims))
 	for i, d := range o.dims {
 		o.buckets[i] = bucket{level: o.sched.capacity(d.limit, 0)}
@@ -52,7 +54,7 @@ func (o *oracle) book(now time.Time, r Request, deadline time.Time) (time.Time, 
 	if o.quota > 0 && o.booked >= o.quota {
 		return time.Time{}, false
 	}
-	t := max(now.Sub(o.start), o.last)
+	t := max(now.Sub(o.start)+o.transit, o.last) // when the call arrives
 	var bs []bucket
 	for range 100_000 {
 		if end, over := o.sched.overloaded(t); over {
@@ -77,8 +79,8 @@ func (o *oracle) book(now time.Time, r Request, deadline time.Time) (time.Time, 
 		}
 		t = next
 	}
-	at := o.start.Add(t)
-	if !deadline.IsZero() && !at.Add(o.latency).Before(deadline) {
+	at := o.start.Add(t - o.transit)
+	if !deadline.IsZero() && !at.Add(o.latency+2*o.transit).Before(deadline) {
 		return time.Time{}, false
 	}
 	for i, d := range o.dims {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -59,11 +60,18 @@ func (s Scenario) Info(seeds []uint64) ScenarioInfo {
 func describeSim(c sim.Config) string {
 	var parts []string
 	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
-	add("RPM %d, TPM %d", c.RPM, c.TPM)
+	if c.TPM > 0 {
+		add("RPM %d, TPM %d", c.RPM, c.TPM)
+	} else {
+		add("RPM %d, TPM unlimited", c.RPM)
+	}
 	if c.Burst != 0 {
-		add("burst %g", c.Burst)
+		add("buckets of %g min of the limits (%g requests)", math.Round(c.Burst*1e4)/1e4, math.Round(float64(c.RPM)*c.Burst*1e3)/1e3)
 	}
 	add("latency %s", latency(c))
+	if c.Transit > 0 {
+		add("network %s each way", fmtDur(c.Transit))
+	}
 	if c.HintMode != "" {
 		add("hints %s", c.HintMode)
 	}

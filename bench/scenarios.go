@@ -115,7 +115,65 @@ func Scenarios() []Scenario {
 		outage(5 * time.Second),
 		outage(30 * time.Second),
 		outage(60 * time.Second),
+		coldBurst(false),
+		coldBurst(true),
+		blindBurst(32, false),
+		blindBurst(200, false),
+		blindBurst(32, true),
+		blindBurst(200, true),
 	}
+}
+
+// blindBurst is the scenario blind-burst (n workers: 32), or
+// blind-burst-<n>: 200 calls into a bucket of 10 requests refilling at 20
+// a second, behind a gateway that strips the rate-limit headers and the
+// hints (blind, as issue 7 defines it). With hints, it is the scenario
+// burst-no-headers or burst-no-headers-<n> (429s keep their truthful
+// hints). The bucket holds half a second of its rate, far less than the
+// minute a provider states its limits over: a client that learns the rate
+// must find it well above a minute's successes.
+func blindBurst(n int, hints bool) Scenario {
+	s := Scenario{
+		Name:  "blind-burst",
+		About: fmt.Sprintf("200 calls, %d at a time, into a bucket of 10 requests refilling at 20/s: no hint on 429s and no rate-limit headers on any response", n),
+		Sim:   sim.Config{RPM: 1200, Burst: 10.0 / 1200, HintMode: sim.HintOmit, NoRateHeaders: true},
+		Workload: Workload{Requests: 200, Concurrency: n,
+			Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{15 * time.Minute, 15 * time.Minute}},
+	}
+	if hints {
+		s.Name = "burst-no-headers"
+		s.About = fmt.Sprintf("200 calls, %d at a time, into a bucket of 10 requests refilling at 20/s, behind a gateway that strips the rate-limit headers (429s keep their truthful hints)", n)
+		s.Sim.HintMode = ""
+	}
+	if n != 32 {
+		s.Name = fmt.Sprintf("%s-%d", s.Name, n)
+	}
+	return s
+}
+
+// coldBurst is the scenario cold-burst, or cold-burst-no-headers: 200
+// calls at once, as when many runs start together on one key, into a limit
+// no call has reached yet, 50 ms of network away: every answer, a refusal's
+// too, comes a round trip after the call was sent, so all 200 are sent
+// before the first answer unless the client holds them back. cold-burst's
+// bucket holds 10 requests and refills at 50 a second, and the provider
+// states it in its headers. cold-burst-no-headers's states nothing but a
+// truthful hint on a refusal, as a gateway that strips the rate-limit
+// headers does; its bucket holds 20 requests, the minute's limit.
+func coldBurst(noHeaders bool) Scenario {
+	s := Scenario{
+		Name:  "cold-burst",
+		About: "200 calls at once into a limit not yet reached: a bucket of 10 requests refilling at 50/s, 50 ms of network away; truthful hints and headers",
+		Sim:   sim.Config{RPM: 3000, Burst: 10.0 / 3000, Transit: 50 * time.Millisecond},
+		Workload: Workload{Requests: 200, Concurrency: 200,
+			Input: inputTokens, Output: outputTokens, Deadline: [2]time.Duration{15 * time.Minute, 15 * time.Minute}},
+	}
+	if noHeaders {
+		s.Name = "cold-burst-no-headers"
+		s.About = "200 calls at once into a limit of 20 requests a minute not yet reached, 50 ms of network away, behind a gateway that strips the rate-limit headers (429s keep their truthful hints)"
+		s.Sim = sim.Config{RPM: 20, NoRateHeaders: true, Transit: 50 * time.Millisecond}
+	}
+	return s
 }
 
 // outage is the scenario outage-<d>: RPM binding, every call answered 503

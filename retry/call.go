@@ -87,6 +87,9 @@ func (c *call) ready(ctx context.Context, replay error) bool {
 		}
 		bookedAt := now
 		now = c.r.now()
+		if slept && !v.At.Before(c.notBefore) {
+			c.notBefore = time.Time{} // its own delay is served, whatever the clock says
+		}
 		switch {
 		case !v.Booked:
 			v = c.book(ctx, Ask{Now: now})
@@ -124,7 +127,7 @@ func (c *call) book(ctx context.Context, a Ask) Verdict {
 
 // release frees the place of the call booked at at, which will not be sent.
 func (c *call) release(ctx context.Context, at time.Time) {
-	_ = c.r.store.Observe(live(ctx), c.key, Observation{Now: c.r.now(), Sent: at, Class: Canceled})
+	_ = c.r.store.Observe(live(ctx), c.key, Observation{Now: c.r.now(), Sent: at, Class: Canceled, Unsent: true})
 }
 
 // live returns ctx, or one without its cancelation once it ended: what a

@@ -197,8 +197,11 @@ type Decision struct {
 // ended, its body cannot be replayed (GetBody failed), the pacer says the
 // limit or its credential is blocked and this call is not its probe, or
 // the time the pacer gave it plus the time an attempt needs is past the
-// deadline (held by a hint, a check, an overload or the windows). Else it
-// waits for that time.
+// deadline (held by a hint, a check, an overload, the windows or the slow
+// start). Else it waits for that time: to send then if the pacer booked
+// it, or to ask again. The first attempt is paced too: to a limit the
+// pacer knows nothing of yet, only a few calls go until answers state its
+// windows (the slow start, see PaceState).
 //
 // After the call (AfterCall) it always gives up, saying why the call ended.
 func (c *Config) Decide(in Input) Decision {

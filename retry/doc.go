@@ -54,11 +54,14 @@
 // Calls name their limit with a Key (provider, model, and the credential
 // as Credentials name it: a keyed hash of the API key).
 // Before every attempt, first attempts included, the call books a time to
-// send from the limit's PaceState, kept in a Store (Store.Book): a hint
-// holds every call to the limit until it expires; the windows the provider
-// reports (limit, remaining) are modelled as token buckets so calls are not
-// sent into an empty one; when it reports none, refusals teach a send rate
-// (a CUBIC curve per limit) that spaces the calls. A hint longer than any
+// send from the limit's PaceState, kept in a Store (Store.Book): to a limit
+// it knows nothing of yet, only a few calls go until their answers say more
+// (a slow start, as TCP's); a hint holds every call to the limit until it
+// expires; the windows the provider reports (limit, remaining) are
+// modelled as token buckets so calls are not sent into an empty one, the
+// calls still in flight counted on top of the provider's count; when it
+// reports none, refusals teach a send rate (a CUBIC curve per limit) that
+// spaces the calls. A hint longer than any
 // window the limit is known to have holds the calls while one probe checks
 // it; confirmed and above MaxHint, it blocks the limit like an exhausted
 // quota blocks its scope (the credential for billing and credits, the model

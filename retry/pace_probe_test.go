@@ -134,17 +134,18 @@ func TestMemoryStoreQuotaScopes(t *testing.T) {
 }
 
 // A limit that states no windows learns its rate from refusals: the first
-// from the successes of the last minute, those in flight included; later
-// ones cut the current rate; calls are spaced at it.
+// from the rate calls succeeded at since the first was sent (a minute's
+// successes at least); later ones cut the current rate; calls are spaced
+// at it.
 func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	var s PaceState
-	for i := range 30 { // 30 calls succeed in the first second
-		s.Observe(nil, Observation{Now: ts(float64(i) / 30), Sent: ts(float64(i)/30 - 0.2)})
+	for i := range 30 { // 30 calls succeed in the first second, from 1 an hour ago
+		s.Observe(nil, Observation{Now: ts(float64(i) / 30), Sent: ts(float64(i)/30 - 3600)})
 	}
 	refusal := Observation{Now: ts(1), Sent: ts(1), Class: RateLimited}
 	s.Observe(nil, refusal)
 	require.NotNil(t, s.Rate)
-	assert.InDelta(t, 0.5, s.Rate.Max, 0.01, "30 successes a minute")
+	assert.InDelta(t, 0.5, s.Rate.Max, 0.01, "30 successes a minute, since an hour")
 	// Ten more sent before the refusal succeed after it: they count too.
 	for range 10 {
 		s.Observe(nil, Observation{Now: ts(1.1), Sent: ts(0.9)})
@@ -159,13 +160,13 @@ func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	assert.Equal(t, HeldWindow, v.By)
 	assert.InDelta(t, float64(ts(1).Add(first).Sub(t0)), float64(v.At.Sub(t0)), float64(50*time.Millisecond), "Recent decays a little")
 	next := book(&s, ts(1.1), one)
-	assert.WithinDuration(t, v.At.Add(s.interval(v.At)), next.At, 0, "the next call, one interval later")
-	assert.Greater(t, s.interval(v.At), time.Second, "below a call a second yet")
+	assert.WithinDuration(t, v.At.Add(s.interval(v.At, ts(1.1))), next.At, 0, "the next call, one interval later")
+	assert.Greater(t, s.interval(v.At, ts(1.1)), time.Second, "below a call a second yet")
 	// A refusal of a call sent before the decrease is old news.
 	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1), Class: RateLimited})
 	assert.WithinDuration(t, ts(1), s.Rate.Since, 0)
 	// One sent after it cuts the rate again, and the line books anew.
-	max0 := s.rate(ts(5))
+	max0 := s.rate(ts(5), ts(5))
 	s.Observe(nil, Observation{Now: ts(5), Sent: ts(4), Class: RateLimited})
 	assert.InDelta(t, max0, s.Rate.Max, 1e-9)
 	assert.False(t, s.Rate.Counting)
@@ -178,26 +179,45 @@ func TestPaceLearnsTheRateWithoutWindows(t *testing.T) {
 	assert.Nil(t, s.Rate)
 }
 
-// The curve falls to 0.7·Max, is back at Max after rateRecovery, climbs
-// above it only as far as recent successes allow, and is forgotten when
-// far above any refusal.
+// The curve falls to 0.7·Max, is back at Max after its recovery (30 s, or
+// 15 calls at Max if sooner), climbs above it only as far as recent
+// successes allow, and is forgotten after five minutes without a refusal
+// or a success.
 func TestPaceRateCurve(t *testing.T) {
+	assert.Equal(t, rateRecovery, (&Rate{Max: 0.2}).recovery(), "a slow limit: 30 s")
+	assert.Equal(t, 1500*time.Millisecond, (&Rate{Max: 10}).recovery(), "15 calls at 10 a second")
 	s := PaceState{Rate: &Rate{Max: 1, Since: t0}}
-	assert.InDelta(t, 0.7, s.rate(t0), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(rateRecovery)), 1e-9)
-	assert.InDelta(t, 1, s.rate(t0.Add(3*rateRecovery)), 1e-9, "no successes: capped at Max")
-	s.Recent, s.RecentAt = 120, t0.Add(3*rateRecovery) // 2 a second lately
-	assert.InDelta(t, 3, s.rate(t0.Add(3*rateRecovery)), 1e-9, "capped at 1.5 × recent successes")
-	s.Observe(nil, Observation{Now: t0.Add(10 * rateRecovery), Sent: t0.Add(10 * rateRecovery)})
-	assert.Nil(t, s.Rate, "far above any refusal: forgotten")
+	k := s.Rate.recovery()
+	assert.Equal(t, 15*time.Second, k)
+	assert.InDelta(t, 0.7, s.rate(t0, t0), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(k), t0.Add(k)), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(3*k), t0.Add(3*k)), 1e-9, "no successes: capped at Max")
+	s.Recent, s.RecentAt = 120, t0.Add(3*k) // 2 a second lately
+	assert.InDelta(t, 3, s.rate(t0.Add(3*k), t0.Add(3*k)), 1e-9, "capped at 1.5 × recent successes")
+	// A call booked ahead climbs back to Max with the curve, and above it
+	// no further than the curve is at the time it books.
+	assert.InDelta(t, 0.7+0.3*7.0/8, s.rate(t0.Add(k/2), t0), 1e-9)
+	assert.InDelta(t, 1, s.rate(t0.Add(3*k), t0), 1e-9)
+	assert.InDelta(t, 1.3, s.rate(t0.Add(3*k), t0.Add(2*k)), 1e-9)
+	s.Observe(nil, Observation{Now: t0.Add(3*k + rateForget), Sent: t0.Add(3*k + rateForget - time.Second)})
+	assert.NotNil(t, s.Rate, "a success within five minutes: kept")
+	s.Observe(nil, Observation{Now: s.RecentAt.Add(rateForget + time.Second), Sent: s.RecentAt.Add(rateForget)})
+	assert.Nil(t, s.Rate, "five minutes without a refusal or a success: forgotten")
 	// Too few recent successes to learn from: nothing is learned.
 	var q PaceState
 	q.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited})
 	assert.Nil(t, q.Rate)
-	// A hint to honour is not a reason to learn.
+	// A hint holds the limit, and teaches the rate after it as well.
 	q.Recent, q.RecentAt = 30, t0
 	q.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited, Hold: Hold{By: HeldHint, For: time.Second}})
-	assert.Nil(t, q.Rate)
+	if assert.NotNil(t, q.Rate) {
+		assert.InDelta(t, 0.5, q.Rate.Max, 1e-9)
+	}
+	assert.WithinDuration(t, ts(1), q.Hold, 0)
+	// A refusal of a limit with windows teaches nothing: they pace it.
+	w := PaceState{Recent: 30, RecentAt: t0, Windows: []PaceWindow{{Interval: time.Second, Span: time.Minute}}}
+	w.Observe(nil, Observation{Now: t0, Sent: t0, Class: RateLimited})
+	assert.Nil(t, w.Rate)
 }
 
 // The latency estimate follows the fastest recent success and drifts up
@@ -225,13 +245,14 @@ func TestPaceIdle(t *testing.T) {
 		idle bool
 	}{
 		"zero":               {PaceState{}, true},
-		"answered, no more":  {PaceState{Answered: true, Latency: time.Second, Recent: 3}, true},
+		"answered, no more":  {PaceState{Acked: 3, Latency: time.Second, Recent: 3}, true},
 		"hold ahead":         {PaceState{Hold: ts(101)}, false},
 		"hold past":          {PaceState{Hold: ts(99)}, true},
 		"overloaded":         {PaceState{Overloads: 1}, false},
 		"checking":           {PaceState{Check: ts(90)}, false},
 		"blocked":            {PaceState{Block: &Block{}}, false},
-		"a learned rate":     {PaceState{Rate: &Rate{Max: 1}}, false},
+		"a learned rate":     {PaceState{Rate: &Rate{Max: 1}, RecentAt: ts(90)}, false},
+		"a rate forgotten":   {PaceState{Rate: &Rate{Max: 1, Since: ts(-201)}, RecentAt: ts(-201)}, true},
 		"probe in flight":    {PaceState{ProbeUntil: ts(110)}, false},
 		"a window refilling": {PaceState{Windows: []PaceWindow{{TAT: ts(101)}}}, false},
 		"a window full":      {PaceState{Windows: []PaceWindow{{TAT: ts(99)}}}, true},
@@ -332,4 +353,64 @@ func TestPaceProbeGoesNowOrNotAtAll(t *testing.T) {
 	v = book(&b, ts(63), one)
 	assert.True(t, v.Booked, "the block's probe is booked")
 	assert.True(t, v.Probe, "the call is the block's probe")
+}
+
+// A refusal after at least minAdmitted successes since the last decrease
+// sets Max to the rate the limit admitted them at (its bucket was empty at
+// both refusals), if below the current rate; the successes of calls sent
+// in between that are answered later count toward it. With fewer, Max is
+// the current rate.
+func TestPaceRateFromAdmitted(t *testing.T) {
+	s := PaceState{Rate: &Rate{Max: 10, Since: t0}}
+	for i := range 12 { // 12 of the calls sent since succeed within 2 s
+		at := ts(0.1 + float64(i)/8)
+		s.Observe(nil, Observation{Now: at.Add(200 * time.Millisecond), Sent: at})
+	}
+	require.Equal(t, 12, s.Rate.Admitted)
+	s.Observe(nil, Observation{Now: ts(2), Sent: ts(1.9), Class: RateLimited})
+	assert.InDelta(t, 6, s.Rate.Max, 1e-9, "12 admitted in 2 s")
+	assert.WithinDuration(t, ts(2), s.Rate.Since, 0)
+	assert.Equal(t, 0, s.Rate.Admitted)
+	s.Observe(nil, Observation{Now: ts(2.1), Sent: ts(1.95)})
+	assert.InDelta(t, 6.5, s.Rate.Max, 1e-9, "a call sent before the refusal succeeded after it")
+	s.Observe(nil, Observation{Now: ts(2.2), Sent: t0.Add(-time.Second)})
+	assert.InDelta(t, 6.5, s.Rate.Max, 1e-9, "sent before the last cycle: not counted")
+	s.Observe(nil, Observation{Now: ts(2.3), Sent: ts(2.1)})
+	assert.Equal(t, 1, s.Rate.Admitted, "sent since the refusal")
+
+	// One admitted in 1 s, below the current rate (the minute's successes,
+	// a floor, are less): Max is 1, and the calls then in flight count
+	// toward it as they succeed.
+	require.Less(t, 1.0, s.rate(ts(3), ts(3)))
+	require.Less(t, s.recent(ts(3))/60, 1.0)
+	s.Observe(nil, Observation{Now: ts(3), Sent: ts(2.9), Class: RateLimited})
+	assert.InDelta(t, 1, s.Rate.Max, 1e-9)
+	assert.Equal(t, time.Second, s.Rate.Over)
+	for range 4 {
+		s.Observe(nil, Observation{Now: ts(3.1), Sent: ts(2.5)})
+	}
+	assert.InDelta(t, 5, s.Rate.Max, 1e-9, "five in 1 s")
+
+	// Admitted at no less than the current rate: Max is the current rate.
+	for i := range 100 {
+		s.Observe(nil, Observation{Now: ts(3.2 + float64(i)/100), Sent: ts(3.1 + float64(i)/100)})
+	}
+	r := s.rate(ts(4), ts(4))
+	s.Observe(nil, Observation{Now: ts(4), Sent: ts(3.99), Class: RateLimited})
+	assert.InDelta(t, r, s.Rate.Max, 1e-9)
+	assert.Zero(t, s.Rate.Over, "nothing counted later")
+}
+
+// Without windows, throughput is the rate calls have succeeded at since the
+// first was sent, when that was less than a minute or so ago, and a
+// minute's successes per second after.
+func TestPaceThroughput(t *testing.T) {
+	var s PaceState
+	assert.Zero(t, s.throughput(t0))
+	for i := range 20 { // 20 a second for a second
+		at := ts(float64(i) / 20)
+		s.Observe(nil, Observation{Now: at.Add(200 * time.Millisecond), Sent: at})
+	}
+	assert.InEpsilon(t, 20/1.15, s.throughput(ts(1.15)), 0.02, "20 since t0, 1.15 s ago")
+	assert.InEpsilon(t, s.recent(ts(600))/60, s.throughput(ts(600)), 1e-3, "long ago: a minute's successes")
 }

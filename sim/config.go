@@ -62,6 +62,13 @@ type Config struct {
 	// a negative value means no delay. Rejections (429, 413, overload,
 	// quota) are answered immediately.
 	Latency time.Duration
+	// Transit is the network's one-way delay: a request reaches the
+	// provider Transit after the client sent it, and every answer, a
+	// rejection's included, reaches the client Transit after the provider
+	// gave it. Zero (or negative) means none: rejections are then answered
+	// the instant the request is sent, and no two calls sent at once are
+	// ever both in flight before one of them is answered.
+	Transit time.Duration
 	// SlowRate is the fraction of admitted requests that take SlowLatency
 	// instead of Latency.
 	SlowRate float64

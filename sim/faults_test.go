@@ -289,3 +289,32 @@ func TestBlockAfter(t *testing.T) {
 	_, err := New(Config{BlockAfter: 1})
 	assert.ErrorIs(t, err, ErrInvalidConfig, "BlockAfter without BlockFor")
 }
+
+func TestTransit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newProvider(t, Config{RPM: 60, Burst: 1.0 / 60, Transit: 50 * time.Millisecond})
+		start := time.Now()
+		ok := chat(t, p, "hi", 0)
+		require.Equal(t, 200, ok.status, "the first call fits the bucket of one")
+		assert.Equal(t, 2*50*time.Millisecond+DefaultLatency, time.Since(start), "a reply takes the latency and the way there and back")
+		// The second call arrives 300 ms after the first was admitted: the
+		// bucket holds 0.3 of the request it needs, and the refusal takes
+		// the way back.
+		start = time.Now()
+		r := chat(t, p, "hi", 0)
+		require.Equal(t, 429, r.status, "status")
+		assert.Equal(t, 2*50*time.Millisecond, time.Since(start), "a refusal takes the way there and back")
+		// Its hint and headers are as of its arrival, 50 ms before they reach the client.
+		wantHeaders(t, r.header, "retry-after-ms", "700", "x-ratelimit-remaining-requests", "0", "x-ratelimit-reset-requests", "700ms")
+
+		// A client that gives up before its request arrives is not counted.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		client := openAIClient(p)
+		_, err := client.Chat.Completions.New(ctx, chatParams("hi"))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		time.Sleep(time.Second)
+		s := p.Stats()
+		assert.Equal(t, 2, s.Received, "received; stats %+v", s.Counts)
+	})
+}

@@ -29,6 +29,7 @@
 package sim
 
 import (
+	"context"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -91,7 +92,9 @@ func (p *Provider) Stats() Stats {
 // the rate limits are checked (rejections are answered at once and not
 // charged); the request is charged and admitted; after Latency (or
 // SlowLatency) a server error is drawn, else the reply is written, possibly
-// cut in the middle when streaming.
+// cut in the middle when streaming. With a Transit, the request is handled
+// Transit after it arrives, and each answer is written Transit later than
+// it was given (its headers report the limits as of admission).
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := p.ids.Add(1)
 	credential := credentialOf(r)
@@ -124,6 +127,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.credential = credential
 	c.id = id
 
+	if err := p.transit(r.Context()); err != nil {
+		return // the client gave up before the request arrived
+	}
 	dec := p.admit(d, c)
 	h := w.Header()
 	dims := dec.dims
@@ -141,11 +147,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if dec.blocked {
 			mode = HintTruthful
 		}
-		d.fail(w, dec.failure(c, mode))
+		if p.transit(r.Context()) == nil {
+			d.fail(w, dec.failure(c, mode))
+		}
 		return
 	}
 
-	if err := sleep(r.Context(), dec.latency); err != nil {
+	if err := sleep(r.Context(), dec.latency+max(p.cfg.Transit, 0)); err != nil {
 		p.finish(c.credential, ReasonCanceled)
 		return
 	}
@@ -166,6 +174,15 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.finish(c.credential, "")
 	}
+}
+
+// transit waits the network's one-way delay, if any, or until ctx is done;
+// then it returns ctx.Err().
+func (p *Provider) transit(ctx context.Context) error {
+	if p.cfg.Transit <= 0 {
+		return nil
+	}
+	return sleep(ctx, p.cfg.Transit)
 }
 
 // invalid answers a request that was not understood.

@@ -66,7 +66,7 @@ func Run(t *testing.T, h Harness) {
 		name string
 		f    func(t *testing.T, s retry.Store)
 	}{
-		{"zero state lets every call go", zeroState},
+		{"slow start until the windows", slowStart},
 		{"windows space calls once empty", windowsSpaceCalls},
 		{"token windows and the estimate", tokenWindows},
 		{"hint holds the limit only", hintHoldsTheLimit},
@@ -125,11 +125,27 @@ func refused(t *testing.T, s retry.Store, k retry.Key, now, want time.Time) retr
 	return v
 }
 
-func zeroState(t *testing.T, s retry.Store) {
-	for i := range 20 {
-		v := booked(t, s, gpt4, At(float64(i)/10), At(float64(i)/10))
+// slowStart: a limit nothing is known of lets four calls go, then one more
+// per success, until a response states its windows.
+func slowStart(t *testing.T, s retry.Store) {
+	var sent []retry.Verdict
+	for range 4 {
+		v := booked(t, s, gpt4, T0, T0)
 		assert.Empty(t, v.By)
 		assert.Zero(t, v.Window)
+		sent = append(sent, v)
+	}
+	v := refused(t, s, gpt4, At(0.4), At(0.5))
+	assert.Equal(t, retry.HeldStart, v.By)
+	booked(t, s, mini, At(0.4), At(0.4)) // another limit starts on its own
+	observe(t, s, gpt4, retry.Observation{Now: At(0.5), Sent: sent[0].At})
+	booked(t, s, gpt4, At(0.5), At(0.5)) // three in flight, and a fifth place
+	booked(t, s, gpt4, At(0.5), At(0.5))
+	refused(t, s, gpt4, At(0.5), At(0.625))
+	observe(t, s, gpt4, retry.Observation{Now: At(0.6), Sent: sent[1].At, Limits: requests(60, 50)})
+	for range 10 {
+		v = booked(t, s, gpt4, At(0.6), At(0.6))
+		assert.Equal(t, time.Minute, v.Window)
 	}
 }
 
@@ -267,8 +283,8 @@ func limitBlock(t *testing.T, s retry.Store) {
 }
 
 func learnedRate(t *testing.T, s retry.Store) {
-	for i := range 30 { // 30 calls succeed in the first second
-		observe(t, s, gpt4, retry.Observation{Now: At(float64(i) / 30), Sent: At(float64(i)/30 - 0.2)})
+	for i := range 30 { // 30 calls succeed in the first second, sent from an hour ago
+		observe(t, s, gpt4, retry.Observation{Now: At(float64(i) / 30), Sent: At(float64(i)/30 - 3600)})
 	}
 	observe(t, s, gpt4, retry.Observation{Now: At(1), Sent: At(1), Class: retry.RateLimited})
 	// 0.7 × 30 a minute: one call every 2.86 s, the first one interval
