@@ -71,6 +71,7 @@ type tracker struct {
 	limit int64
 	sent  *atomic.Int64
 	stop  context.CancelCauseFunc // ends every call of the cell
+	turns *turns                  // each attempt is sent, and its answer taken, in turn
 }
 
 // hotLoop is the most attempts a call may send without virtual time
@@ -89,8 +90,10 @@ func (t tracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rec == nil {
 		panic("bench: a request reached the provider without its call record in its context")
 	}
+	t.turns.wait(req.Context())
 	a := attempt{start: time.Now()}
 	resp, err := t.base.RoundTrip(req.WithContext(req.Context()))
+	t.turns.wait(req.Context())
 	a.end = time.Now()
 	if err != nil {
 		a.err = err
