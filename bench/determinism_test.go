@@ -1,52 +1,54 @@
 package bench
 
 import (
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"testing/synctest"
 
 	"github.com/stretchr/testify/require"
 )
 
-// TestMeasureDeterminism (temporary measurement) runs DET_SCENARIO ×
-// dynretry × seed DET_SEED DET_N times and logs every cell.
-func TestMeasureDeterminism(t *testing.T) {
-	name := os.Getenv("DET_SCENARIO")
-	if name == "" {
-		t.Skip("DET_SCENARIO not set")
+// TestSameSeedSameResult runs cells twice with the same seed and requires
+// identical results, every figure of them: the scenario suite's goals are
+// asserted on figures that must be a function of the seed, not of the order
+// in which the scheduler runs goroutines woken at one virtual instant. The
+// cells cover the provider's random faults (random-500s), an outage's
+// probes, requests in transit (cold-burst) and Retriers sharing a store
+// (fleet-8), for dynretry and the oracle (the peers' jitter comes from
+// their libraries' unseeded generators).
+func TestSameSeedSameResult(t *testing.T) {
+	scenarios := map[string]Scenario{}
+	for _, s := range Scenarios() {
+		scenarios[s.Name] = s
 	}
-	seed, _ := strconv.ParseUint(os.Getenv("DET_SEED"), 10, 64)
-	n, _ := strconv.Atoi(os.Getenv("DET_N"))
-	pol := os.Getenv("DET_POLICY")
-	if pol == "" {
-		pol = "dynretry"
+	policies := map[string]Policy{}
+	for _, p := range Policies() {
+		policies[p.Name] = p
 	}
-	var s Scenario
-	for _, sc := range Scenarios() {
-		if sc.Name == name {
-			s = sc
-		}
-	}
-	var p Policy
-	for _, pp := range Policies() {
-		if pp.Name == pol {
-			p = pp
-		}
-	}
-	var first Cell
-	for i := range n {
-		var c Cell
-		synctest.Test(t, func(t *testing.T) {
-			var err error
-			c, err = RunCell(s, "", p, seed)
-			require.NoError(t, err)
+	for _, c := range []struct {
+		scenario, policy string
+		seed             uint64
+	}{
+		{"random-500s", "dynretry", 2},
+		{"random-500s", "oracle", 2},
+		{"outage-60s", "dynretry", 1},
+		{"cold-burst", "dynretry", 1},
+		{"fleet-8", "dynretry", 3},
+	} {
+		t.Run(c.scenario+"/"+c.policy, func(t *testing.T) {
+			t.Parallel()
+			s, p := scenarios[c.scenario], policies[c.policy]
+			require.NotEmpty(t, s.Name, "no scenario %s", c.scenario)
+			require.NotEmpty(t, p.Name, "no policy %s", c.policy)
+			var runs [2]Cell
+			for i := range runs {
+				synctest.Test(t, func(t *testing.T) {
+					var err error
+					runs[i], err = RunCell(s, "", p, c.seed)
+					require.NoError(t, err)
+				})
+			}
+			require.NotZero(t, runs[0].Succeeded, "the cell ran no call")
+			require.Equal(t, runs[0], runs[1], "seed %d twice", c.seed)
 		})
-		t.Logf("%d: att=%d failed=%d wasted=%d makespan=%.4f x=%.4f p50=%.4f p99=%.4f rej=%v", i, c.Attempts, c.Failed, c.WastedAttempts, c.MakespanS, c.XBound, c.P50S, c.P99S, c.Rejected)
-		if i == 0 {
-			first = c
-		} else if !strings.EqualFold("", "") && first.Attempts != c.Attempts {
-		}
 	}
 }
