@@ -63,6 +63,9 @@ func withRecord(ctx context.Context, rec *record) context.Context {
 // while a transport may still be closing the previous attempt's body in
 // another goroutine (net/http's and sim's do).
 //
+// Each attempt is sent, and its answer taken, in its call's turn (see
+// turns).
+//
 // It also stops runaway policies, which would otherwise never let virtual
 // time advance (rejections are answered in zero time, so a policy that
 // retries at once, such as cenkalti/backoff told "retry-after: 0", spins at
