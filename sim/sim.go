@@ -8,7 +8,9 @@
 // requests that do not fit with provider-shaped 429s carrying a configurable
 // retry hint, and injects faults from a seeded schedule: server errors,
 // overload windows, an exhausted quota, slow responses, connection resets,
-// streams cut in the middle and limits that change over time.
+// streams cut in the middle and limits that change over time. A request
+// that names its call (CallHeader) meets faults drawn from the seed, the
+// call and its attempt number, whatever else arrives.
 //
 // Time comes only from time.Now and timers, and no goroutine outlives a
 // request, so a Provider runs inside a testing/synctest bubble, where an hour
