@@ -29,6 +29,15 @@
 // rejections take no time, so a policy that retries at once would keep
 // virtual time from advancing forever.
 //
+// # Determinism
+//
+// The same seed gives the same cell: the workload, the provider's faults
+// (drawn per call and attempt), dynretry's jitter and the order in which
+// calls that meet at one virtual instant act on what they share (turns)
+// all follow from it. TestSameSeedSameResult checks it. The peers' own
+// jitter comes from their libraries' unseeded generators: their figures
+// move a little from run to run.
+//
 // # Goals
 //
 // Goals evaluates dynretry's goals. TestScenarios asserts them as subtests

@@ -65,6 +65,11 @@ type Env struct {
 	Seed uint64
 	// Clients is the number of clients to build.
 	Clients int
+
+	// turns orders the steps of calls that share state at one instant;
+	// a policy whose clients share state beyond the provider (a store, an
+	// oracle) takes a turn before each step on it.
+	turns *turns
 }
 
 // A Policy is one way of retrying, built from a real library.
@@ -104,7 +109,7 @@ func Policies() []Policy {
 // dynretry's RoundTripper. Each client has its own Retrier; all share one
 // MemoryStore, as clients of one process would.
 func newDynretry(e Env) ([]Client, error) {
-	store := new(retry.MemoryStore)
+	store := turnStore{new(retry.MemoryStore), e.turns}
 	out := make([]Client, e.Clients)
 	for i := range out {
 		r, err := retry.New(retry.Config{}, retry.WithStore(store), retry.WithRand(lockedRand(e.Seed, uint64(i))))
@@ -303,6 +308,7 @@ func newOracleClients(e Env) ([]Client, error) {
 	call := ClientFunc(func(ctx context.Context, r Request) error {
 		deadline, _ := ctx.Deadline()
 		for {
+			e.turns.wait(ctx)
 			at, ok := o.book(time.Now(), r, deadline)
 			if !ok {
 				return fmt.Errorf("oracle: the call cannot succeed before its deadline or quota")
@@ -338,6 +344,23 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// turnStore is a retry.Store whose every step waits for the call's turn
+// (see turns).
+type turnStore struct {
+	retry.Store
+	turns *turns
+}
+
+func (s turnStore) Book(ctx context.Context, key retry.Key, a retry.Ask) (retry.Verdict, error) {
+	s.turns.wait(ctx)
+	return s.Store.Book(ctx, key, a)
+}
+
+func (s turnStore) Observe(ctx context.Context, key retry.Key, o retry.Observation) error {
+	s.turns.wait(ctx)
+	return s.Store.Observe(ctx, key, o)
 }
 
 // lockedRand returns a seeded source of numbers in [0, 1), safe for

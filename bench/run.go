@@ -89,10 +89,13 @@ func RunCell(s Scenario, mode sim.HintMode, p Policy, seed uint64) (Cell, error)
 	reqs := s.Workload.Generate(seed)
 	cellCtx, stop := context.WithCancelCause(context.Background())
 	defer stop(nil)
-	tr := tracker{base: sim.Transport{Handler: prov}, limit: attemptCap * int64(len(reqs)), sent: new(atomic.Int64), stop: stop}
+	turns, stopTurns := startTurns(seed)
+	defer stopTurns()
+	tr := tracker{base: sim.Transport{Handler: prov}, limit: attemptCap * int64(len(reqs)), sent: new(atomic.Int64), stop: stop, turns: turns}
 	clients, err := p.New(Env{
 		Transport: tr,
 		Config:    cfg, Start: prov.Start(), Seed: seed, Clients: s.Workload.clients(),
+		turns: turns,
 	})
 	if err != nil {
 		return Cell{}, fmt.Errorf("%s: %w", p.Name, err)

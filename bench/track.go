@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/autopack/dynretry/sim"
 )
 
 // A record is what the harness saw of one call: when it started, its
@@ -53,11 +55,16 @@ func withRecord(ctx context.Context, rec *record) context.Context {
 // failed responses it reads the body (they are small JSON) to spot quota
 // errors and hands the caller an identical body.
 //
-// It hands the provider a shallow copy of each request: failsafehttp
-// assigns a new Body to the caller's request for each attempt while a
-// transport may still be closing the previous attempt's body in another
-// goroutine (net/http's and sim's do), a data race the race detector
-// reports; the copy keeps it out of the suite.
+// It hands the provider a copy of each request, naming its call in
+// sim.CallHeader (the call's index in the workload), so that the provider
+// draws each attempt's faults from the call and the attempt, not from the
+// order of arrivals. The copy also keeps a data race out of the suite:
+// failsafehttp assigns a new Body to the caller's request for each attempt
+// while a transport may still be closing the previous attempt's body in
+// another goroutine (net/http's and sim's do).
+//
+// Each attempt is sent, and its answer taken, in its call's turn (see
+// turns).
 //
 // It also stops runaway policies, which would otherwise never let virtual
 // time advance (rejections are answered in zero time, so a policy that
@@ -71,6 +78,7 @@ type tracker struct {
 	limit int64
 	sent  *atomic.Int64
 	stop  context.CancelCauseFunc // ends every call of the cell
+	turns *turns                  // each attempt is sent, and its answer taken, in turn
 }
 
 // hotLoop is the most attempts a call may send without virtual time
@@ -89,8 +97,12 @@ func (t tracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rec == nil {
 		panic("bench: a request reached the provider without its call record in its context")
 	}
+	t.turns.wait(req.Context())
 	a := attempt{start: time.Now()}
-	resp, err := t.base.RoundTrip(req.WithContext(req.Context()))
+	sent := req.Clone(req.Context())
+	sent.Header.Set(sim.CallHeader, strconv.Itoa(rec.req.Index))
+	resp, err := t.base.RoundTrip(sent)
+	t.turns.wait(req.Context())
 	a.end = time.Now()
 	if err != nil {
 		a.err = err

@@ -64,7 +64,7 @@ func (p *Provider) admit(d dialect, c *call) decision {
 	defer p.mu.Unlock()
 	now := time.Now()
 	dec := decision{now: now}
-	f := p.draw()
+	f := p.draw(c)
 	p.stats.received(c.credential)
 
 	buckets := p.bucketsFor(key{c.credential, c.model}, d.dims(), now)

@@ -21,11 +21,13 @@ const DefaultLatency = 200 * time.Millisecond
 // Rates (ErrorRate, SlowRate, ResetRate, StreamErrorRate) are probabilities in
 // [0, 1] drawn per request from a generator seeded with Seed.
 type Config struct {
-	// Seed seeds the fault schedule: the same seed and the same sequence of
-	// requests give the same faults. Each request draws four numbers on
-	// arrival, whatever its fate, in the order requests take the provider's
-	// lock; concurrent arrivals at the same instant are ordered by the
-	// scheduler.
+	// Seed seeds the fault schedule. Each request draws four numbers on
+	// arrival, whatever its fate. A request that names its call
+	// (CallHeader) draws them from the seed, the call and its attempt
+	// number, so the same seed gives every call the same faults whatever
+	// the order of arrivals. Other requests draw from one stream seeded with
+	// Seed, in the order they take the provider's lock: the same seed and
+	// the same sequence of requests give the same faults.
 	Seed uint64
 
 	// RPM is the requests-per-minute limit, used by every dialect. A request
@@ -65,9 +67,10 @@ type Config struct {
 	// Transit is the network's one-way delay: a request reaches the
 	// provider Transit after the client sent it, and every answer, a
 	// rejection's included, reaches the client Transit after the provider
-	// gave it. Zero (or negative) means none: rejections are then answered
-	// the instant the request is sent, and no two calls sent at once are
-	// ever both in flight before one of them is answered.
+	// gave it. Requests arriving at one instant are admitted in the order
+	// they were sent. Zero (or negative) means none: rejections are then
+	// answered the instant the request is sent, and no two calls sent at
+	// once are ever both in flight before one of them is answered.
 	Transit time.Duration
 	// SlowRate is the fraction of admitted requests that take SlowLatency
 	// instead of Latency.

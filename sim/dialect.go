@@ -34,6 +34,7 @@ var ReplyText = strings.Join(replyPieces, "")
 // call is a parsed request.
 type call struct {
 	id           int64
+	name         string // the CallHeader, if any
 	credential   string
 	model        string
 	stream       bool

@@ -2,9 +2,11 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -317,4 +319,66 @@ func TestTransit(t *testing.T) {
 		s := p.Stats()
 		assert.Equal(t, 2, s.Received, "received; stats %+v", s.Counts)
 	})
+}
+
+// TestCallFaults: a request that names its call draws its faults from the
+// seed, the call and the attempt, whatever else arrived before it: the
+// same calls sent in opposite orders meet the same faults, attempt by
+// attempt; another seed gives others.
+func TestCallFaults(t *testing.T) {
+	const calls, attempts = 20, 3
+	statuses := func(seed uint64, reverse bool) map[string][]int {
+		out := make(map[string][]int)
+		synctest.Test(t, func(t *testing.T) {
+			p := newProvider(t, Config{Seed: seed, ErrorRate: 0.5, Latency: -1})
+			body := map[string]any{"model": "gpt-4o-mini", "messages": []map[string]any{{"role": "user", "content": "hi"}}}
+			for range attempts {
+				for i := range calls {
+					if reverse {
+						i = calls - 1 - i
+					}
+					name := fmt.Sprintf("call-%d", i)
+					r := post(t, p, "/v1/chat/completions", body, "Authorization", "Bearer sk-test", CallHeader, name)
+					out[name] = append(out[name], r.status)
+				}
+			}
+		})
+		return out
+	}
+	forward, backward, other := statuses(1, false), statuses(1, true), statuses(2, false)
+	assert.Equal(t, forward, backward, "seed 1: the calls' faults depend on the order of arrival")
+	assert.NotEqual(t, forward, other, "seeds 1 and 2 gave the calls the same faults")
+	errs := 0
+	for _, ss := range forward {
+		require.Len(t, ss, attempts)
+		for _, s := range ss {
+			if s == 500 {
+				errs++
+			}
+		}
+	}
+	assert.InDelta(t, calls*attempts/2, errs, 15, "server errors of %d attempts at ErrorRate 0.5", calls*attempts)
+}
+
+// TestTransitInOrder: requests that arrive at one instant are admitted in
+// the order they were sent, not in the order the scheduler wakes them: of
+// ten requests sent one after another at one instant into a bucket that
+// holds one, the first one sent is admitted, every time.
+func TestTransitInOrder(t *testing.T) {
+	for round := range 20 {
+		synctest.Test(t, func(t *testing.T) {
+			p := newProvider(t, Config{RPM: 1, Latency: -1, Transit: 50 * time.Millisecond})
+			status := make([]int, 10)
+			var wg sync.WaitGroup
+			for i := range status {
+				wg.Go(func() { status[i] = chat(t, p, "hi", 0).status })
+				synctest.Wait() // request i is in transit before i+1 is sent
+			}
+			wg.Wait()
+			assert.Equal(t, 200, status[0], "round %d: the first request sent: %v", round, status)
+			for i, s := range status[1:] {
+				assert.Equal(t, 429, s, "round %d: request %d: %v", round, i+1, status)
+			}
+		})
+	}
 }

@@ -8,7 +8,9 @@
 // requests that do not fit with provider-shaped 429s carrying a configurable
 // retry hint, and injects faults from a seeded schedule: server errors,
 // overload windows, an exhausted quota, slow responses, connection resets,
-// streams cut in the middle and limits that change over time.
+// streams cut in the middle and limits that change over time. A request
+// that names its call (CallHeader) meets faults drawn from the seed, the
+// call and its attempt number, whatever else arrives.
 //
 // Time comes only from time.Now and timers, and no goroutine outlives a
 // request, so a Provider runs inside a testing/synctest bubble, where an hour
@@ -33,6 +35,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,10 +51,14 @@ type Provider struct {
 	sched schedule
 	ids   atomic.Int64 // request id sequence
 
+	lineMu sync.Mutex
+	line   []chan struct{} // requests in transit, in the order sent; each channel is closed when its request is first
+
 	mu       sync.Mutex
 	rng      *rand.Rand
 	buckets  map[key]*[numDims]bucket
 	admitted map[string]int       // admitted requests per credential, for QuotaAfter and BlockAfter
+	attempts map[string]int       // requests received per call name (CallHeader)
 	blocked  map[string]time.Time // when each blocked credential's block ends
 	stats    stats
 }
@@ -72,6 +79,7 @@ func New(cfg Config) (*Provider, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		buckets:  make(map[key]*[numDims]bucket),
 		admitted: make(map[string]int),
+		attempts: make(map[string]int),
 		blocked:  make(map[string]time.Time),
 	}, nil
 }
@@ -93,8 +101,9 @@ func (p *Provider) Stats() Stats {
 // charged); the request is charged and admitted; after Latency (or
 // SlowLatency) a server error is drawn, else the reply is written, possibly
 // cut in the middle when streaming. With a Transit, the request is handled
-// Transit after it arrives, and each answer is written Transit later than
-// it was given (its headers report the limits as of admission).
+// Transit after it arrives, requests arriving at one instant in the order
+// they arrived, and each answer is written Transit later than it was given
+// (its headers report the limits as of admission).
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := p.ids.Add(1)
 	credential := credentialOf(r)
@@ -126,11 +135,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.credential = credential
 	c.id = id
+	c.name = r.Header.Get(CallHeader)
 
-	if err := p.transit(r.Context()); err != nil {
+	leave, err := p.arrive(r.Context())
+	if err != nil {
 		return // the client gave up before the request arrived
 	}
 	dec := p.admit(d, c)
+	leave()
 	h := w.Header()
 	dims := dec.dims
 	if p.cfg.NoRateHeaders {
@@ -174,6 +186,47 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.finish(c.credential, "")
 	}
+}
+
+// arrive waits the network's one-way delay, if any, and then until every
+// request sent before this one was admitted or gave up, so that requests
+// arriving at one instant are admitted in the order they were sent (the
+// order they reached ServeHTTP), not in the order the scheduler wakes them.
+// With a Transit, it returns ctx.Err() if ctx is done first; otherwise
+// leave must be called once the request is admitted (or refused), to let
+// the next one in.
+func (p *Provider) arrive(ctx context.Context) (leave func(), err error) {
+	if p.cfg.Transit <= 0 {
+		return func() {}, nil
+	}
+	turn := make(chan struct{})
+	p.lineMu.Lock()
+	if len(p.line) == 0 {
+		close(turn)
+	}
+	p.line = append(p.line, turn)
+	p.lineMu.Unlock()
+	leave = func() {
+		p.lineMu.Lock()
+		defer p.lineMu.Unlock()
+		i := slices.Index(p.line, turn)
+		p.line = slices.Delete(p.line, i, i+1)
+		if i == 0 && len(p.line) > 0 {
+			close(p.line[0])
+		}
+	}
+	if err = sleep(ctx, p.cfg.Transit); err == nil {
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		leave()
+		return nil, err
+	}
+	return leave, nil
 }
 
 // transit waits the network's one-way delay, if any, or until ctx is done;

@@ -303,6 +303,8 @@ func render(w *bytes.Buffer, r bench.Report, marks []mark, machine map[string]st
 	w.WriteString(docs["record.lateGiveUp"])
 	p("")
 	w.WriteString(docs["tracker"])
+	p("")
+	w.WriteString(docs["turns"])
 
 	p("")
 	p("## Overhead of the success path")
