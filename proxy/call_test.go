@@ -1,15 +1,21 @@
 package proxy_test
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/autopack/dynretry/plugin"
 	"github.com/autopack/dynretry/proxy"
+	"github.com/autopack/dynretry/telemetry"
 )
 
 const (
@@ -230,5 +236,54 @@ func TestHostileClientTimeout(t *testing.T) {
 		read(t, resp)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, v)
 		assert.Len(t, up.requests(), 2, v)
+	}
+}
+
+// blockingExporter holds the export of each call span until release is
+// closed, and says on exporting that one is held.
+type blockingExporter struct {
+	exporting chan struct{}
+	release   chan struct{}
+}
+
+func (e *blockingExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	for _, s := range spans {
+		if s.Name() == "dynretry.call" {
+			e.exporting <- struct{}{}
+			<-e.release
+		}
+	}
+	return nil
+}
+
+func (e *blockingExporter) Shutdown(context.Context) error { return nil }
+
+// The client has the whole response before the call's spans and metrics
+// are recorded: a span exporter that holds the call span does not hold the
+// response.
+func TestResponseBeforeBookkeeping(t *testing.T) {
+	up := newUpstream(t, ok)
+	exp := &blockingExporter{exporting: make(chan struct{}, 1), release: make(chan struct{})}
+	p, err := proxy.New(context.Background(), proxy.Options{Plugin: plugin.Options{
+		Environ:   openAI(up, treatment...),
+		Telemetry: telemetry.Options{SpanExporters: []sdktrace.SpanExporter{exp}},
+		Logger:    slog.New(slog.DiscardHandler),
+	}})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	defer func() {
+		srv.Close()
+		assert.NoError(t, p.Shutdown(context.Background()))
+	}()
+	f := &fixture{url: srv.URL, client: &http.Client{Timeout: 10 * time.Second}}
+	defer f.client.CloseIdleConnections()
+	defer close(exp.release)
+
+	resp := f.post(t, "/openai/v1/chat/completions", chatBody)
+	assert.Contains(t, read(t, resp), "chat.completion", "read whole while the call span is held")
+	select {
+	case <-exp.exporting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call span was never exported")
 	}
 }

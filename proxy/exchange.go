@@ -83,6 +83,7 @@ func (ex *exchange) send(ctx context.Context) (err error) {
 		err = ex.err
 	}()
 	ex.reverseProxy().ServeHTTP(ex.w, ex.r.WithContext(ctx))
+	http.NewResponseController(ex.w).Flush() // the response is whole: the client has it before the call's bookkeeping
 	return nil
 }
 

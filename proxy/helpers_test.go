@@ -44,7 +44,21 @@ type fixture struct {
 	traceFile *testutil.SyncBuffer // the JSON-lines trace file, flushed by Shutdown
 	metrics   *sdkmetric.ManualReader
 	logs      *testutil.SyncBuffer
+	handlers  sync.WaitGroup // requests being served on loopback (start)
 }
+
+// serve is the proxy's handler, counted in f.handlers.
+func (f *fixture) serve(w http.ResponseWriter, r *http.Request) {
+	f.handlers.Add(1)
+	defer f.handlers.Done()
+	f.proxy.ServeHTTP(w, r)
+}
+
+// settle waits for the requests being served on loopback to end: the proxy
+// records a call's spans and metrics after its response went to the
+// client. (A bubble's requests, startInProcess, have ended when
+// synctest.Test returns.)
+func (f *fixture) settle() { f.handlers.Wait() }
 
 // start starts a proxy with environ as its environment (the upstreams are
 // set there, e.g. DYNRETRY_PROXY__UPSTREAMS__OPENAI=URL) and configPath as
@@ -52,7 +66,7 @@ type fixture struct {
 func start(t *testing.T, configPath string, environ ...string) *fixture {
 	t.Helper()
 	f := newFixture(t, configPath, nil, environ)
-	srv := httptest.NewServer(f.proxy)
+	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	f.url = srv.URL
 	tr := &http.Transport{}
 	f.client = &http.Client{Transport: tr}
@@ -221,6 +235,7 @@ func read(t *testing.T, resp *http.Response) string {
 
 // spanAttrs returns the attributes of the ended spans named name.
 func (f *fixture) spanAttrs(name string) []map[string]any {
+	f.settle()
 	var out []map[string]any
 	for _, s := range f.spans.GetSpans() {
 		if s.Name != name {
@@ -239,6 +254,7 @@ func (f *fixture) spanAttrs(name string) []map[string]any {
 // (with their events and attributes), metrics and the log.
 func (f *fixture) dump(t *testing.T) string {
 	t.Helper()
+	f.settle()
 	var b bytes.Buffer
 	for _, s := range f.spans.GetSpans() {
 		b.WriteString(s.Name + " " + s.Status.Description + "\n")

@@ -69,6 +69,7 @@ func attr(s tracetest.SpanStub, key string) any {
 // traces returns the ended calls, by run id, in the order they ended, each
 // with the attempt spans whose parent it is.
 func (f *fixture) traces() map[string][]traced {
+	f.settle()
 	spans := f.spans.GetSpans()
 	out := map[string][]traced{}
 	for _, s := range spans {
@@ -93,6 +94,7 @@ func (f *fixture) traces() map[string][]traced {
 func (f *fixture) counts(t *testing.T, name, by string, match ...string) map[string]int64 {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
+	f.settle()
 	require.NoError(t, f.metrics.Collect(context.Background(), &rm))
 	out := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
@@ -385,6 +387,7 @@ func TestShutdownEndsOpenCalls(t *testing.T) {
 	read(t, f.post(t, chatPath, chatBody, "X-Stainless-Retry-Count", "0"))
 	assert.Empty(t, f.traces(), "open: awaiting the SDK's retry")
 	require.NoError(t, f.proxy.Shutdown(context.Background()))
+	f.settle()
 	s, err := cohort.Read(strings.NewReader(f.traceFile.String()))
 	require.NoError(t, err)
 	c := s.Cohorts[rollout.Control]

@@ -51,6 +51,7 @@ type Rollout struct {
 	provider openfeature.FeatureProvider // the provider given to New
 	getenv   func(string) string
 	closed   atomic.Bool
+	sticky   *sticky // nil when every call is evaluated
 }
 
 // Assignment is the outcome of one evaluation of FlagKey.
@@ -112,6 +113,7 @@ func New(ctx context.Context, provider openfeature.FeatureProvider, getenv func(
 		return nil, err
 	}
 	r.client = openfeature.NewClient(r.domain)
+	r.sticky = newSticky(provider, r.client)
 	return r, nil
 }
 
@@ -127,7 +129,39 @@ func New(ctx context.Context, provider openfeature.FeatureProvider, getenv func(
 //
 // Assignment.Provider comes from the flag metadata the SDK's multi-provider adds to every result,
 // "multiprovider-provider-type": the Metadata name of the provider whose answer (or error) was returned.
+//
+// Assignments are sticky: a successful one is kept and given again to the run's later calls with equal
+// attrs (values of type string, bool, int, int64 or float64; others are evaluated every time) without
+// an evaluation, as long as nothing that could change it changed: EnvVar holds the same value, a
+// [PercentProvider] given to New was not Set since, and the provider emitted no event
+// (PROVIDER_CONFIGURATION_CHANGED, READY, STALE, ERROR) since — an event forgets every assignment kept.
+// So a provider that changes its answers must emit PROVIDER_CONFIGURATION_CHANGED, as the OpenFeature
+// specification asks and flagd's providers do; with a provider that is neither a PercentProvider nor an
+// openfeature.EventHandler, every call is evaluated. OpenFeature hooks see the evaluations only. The
+// Event of an assignment given again is the evaluation's, its Attributes map shared: do not modify it.
+// At most 4,096 runs and 8 attribute sets per run are kept.
 func (r *Rollout) Assign(ctx context.Context, runID string, attrs map[string]any) Assignment {
+	if r.sticky == nil || r.closed.Load() || !comparable(attrs) {
+		return r.evaluate(ctx, runID, attrs)
+	}
+	env := r.getenv(EnvVar)
+	var percent *percentState
+	if p, ok := r.provider.(*PercentProvider); ok {
+		percent = p.state.Load()
+	}
+	a, gen, ok := r.sticky.get(runID, attrs, env, percent)
+	if ok {
+		return a
+	}
+	a = r.evaluate(ctx, runID, attrs)
+	if a.Err == nil {
+		r.sticky.put(runID, attrs, env, percent, gen, a)
+	}
+	return a
+}
+
+// evaluate evaluates FlagKey for runID and attrs; see Assign.
+func (r *Rollout) evaluate(ctx context.Context, runID string, attrs map[string]any) Assignment {
 	a := Assignment{Cohort: Control, FlagKey: FlagKey}
 	evalCtx := openfeature.NewEvaluationContext(runID, attrs)
 	var d openfeature.BooleanEvaluationDetails

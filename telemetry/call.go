@@ -64,6 +64,9 @@ type callState struct {
 	start   time.Time    // when StartCall started the call
 	labels  series       // the call's cohort, provider and model labels (StartCall)
 	wasted  atomic.Int64 // attempts sent that did not succeed
+	// success is the call's successful attempt, which the Observer leaves
+	// to EndCall to record.
+	success atomic.Pointer[observed]
 }
 
 // WithCall returns a copy of ctx carrying c.
@@ -215,9 +218,17 @@ func (t *Telemetry) RecordResponse(ctx context.Context, span trace.Span, r Respo
 // gen_ai.operation.name and, on failure, error.type; MetricCallWasted
 // records the call's wasted attempts (those the Observer saw sent that did
 // not succeed).
+//
+// The call's successful attempt, which the Observer left to EndCall, is
+// recorded first: its span and metrics, as the Observer would have.
 func (t *Telemetry) EndCall(ctx context.Context, span trace.Span, class retry.Class, err error) {
 	if t == nil {
 		return
+	}
+	if s := stateOf(ctx); s != nil {
+		if o := s.success.Swap(nil); o != nil {
+			t.record(o.ctx, o.e)
+		}
 	}
 	now := time.Now()
 	labels := t.labelsOf(ctx)

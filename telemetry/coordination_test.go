@@ -27,7 +27,7 @@ func TestCoordination(t *testing.T) {
 		h.tel.Observer().Observe(ctx, retry.Event{Key: testKey, Sent: true, Start: t0, End: t0.Add(time.Second), Local: local,
 			Decision: retry.Decision{Attempt: 1, Action: retry.Success, Reason: "succeeded"}})
 	}
-	span.End()
+	h.tel.EndCall(ctx, span, "", nil)
 	var got []any
 	for _, s := range h.spans.GetSpans() {
 		if s.Name == SpanAttempt {

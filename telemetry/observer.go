@@ -63,6 +63,12 @@ import (
 // (e.Decision.Hold.By). A sent attempt that did not succeed also counts
 // towards the call's MetricCallWasted (see EndCall).
 //
+// The span and metrics of a successful attempt of a call StartCall started
+// are recorded when the call ends (EndCall), with the same timestamps and
+// attributes: after its response went on to the caller, so that the caller
+// does not wait for them. An attempt of a call that never ends is then not
+// recorded.
+//
 // The Observer of a nil Telemetry does nothing.
 func (t *Telemetry) Observer() retry.Observer {
 	if t == nil {
@@ -73,9 +79,26 @@ func (t *Telemetry) Observer() retry.Observer {
 
 type observer struct{ t *Telemetry }
 
-// Observe records e; see Telemetry.Observer.
+// An observed is an event and the context it was observed in.
+type observed struct {
+	ctx context.Context
+	e   retry.Event
+}
+
+// Observe records e, or leaves it to EndCall; see Telemetry.Observer.
 func (o observer) Observe(ctx context.Context, e retry.Event) {
-	t, d := o.t, e.Decision
+	if s := stateOf(ctx); s != nil && s.started && e.Decision.Action == retry.Success {
+		if prev := s.success.Swap(&observed{ctx, e}); prev != nil {
+			o.t.record(prev.ctx, prev.e) // a call that succeeded twice: keep both
+		}
+		return
+	}
+	o.t.record(ctx, e)
+}
+
+// record records e's span and metrics; see Telemetry.Observer.
+func (t *Telemetry) record(ctx context.Context, e retry.Event) {
+	d := e.Decision
 	state := stateOf(ctx)
 	var call CallInfo
 	if state != nil {

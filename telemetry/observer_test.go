@@ -323,6 +323,32 @@ func TestObserverWithoutCall(t *testing.T) {
 	assert.False(t, s.StartTime.Before(before))
 }
 
+// A call's successful attempt is recorded when the call ends, after its
+// response went on, with its own times; a failed one at once.
+func TestSuccessRecordedAtEndCall(t *testing.T) {
+	h := newHarness(t, Options{})
+	ctx, span := h.tel.StartCall(context.Background(), treatmentCall("run-late"))
+	obs := h.tel.Observer()
+	obs.Observe(ctx, retry.Event{Key: testKey, Sent: true, Start: t0, End: t0.Add(time.Second),
+		Decision: retry.Decision{Assessment: retry.Assessment{Class: retry.Overloaded, Status: 529}, Attempt: 1, Action: retry.Retry}})
+	require.Len(t, h.spans.GetSpans(), 1, "a failed attempt is recorded at once")
+	obs.Observe(ctx, retry.Event{Key: testKey, Sent: true, Start: t0.Add(2 * time.Second), End: t0.Add(3 * time.Second),
+		Decision: retry.Decision{Assessment: retry.Assessment{Status: 200}, Attempt: 2, Action: retry.Success}})
+	require.Len(t, h.spans.GetSpans(), 1, "the success waits for the call's end")
+	_, ok := h.metrics(t)[MetricAttempts]["dynretry.cohort=treatment,dynretry.decision=success,gen_ai.provider.name=openai,gen_ai.request.model=gpt-test"]
+	assert.False(t, ok, "nor is it counted before")
+
+	h.tel.EndCall(ctx, span, "", nil)
+	spans := h.spans.GetSpans()
+	require.Len(t, spans, 3)
+	assert.Equal(t, []string{SpanAttempt, SpanAttempt, SpanCall}, []string{spans[0].Name, spans[1].Name, spans[2].Name})
+	s := spans[1]
+	assert.Equal(t, "success", attrMap(s.Attributes)[AttrDecision])
+	assert.True(t, s.StartTime.Equal(t0.Add(2*time.Second)) && s.EndTime.Equal(t0.Add(3*time.Second)), "its own times")
+	assert.Equal(t, spans[2].SpanContext.SpanID(), s.Parent.SpanID())
+	assert.Equal(t, int64(1), h.metrics(t)[MetricAttempts]["dynretry.cohort=treatment,dynretry.decision=success,gen_ai.provider.name=openai,gen_ai.request.model=gpt-test"])
+}
+
 func TestEndCallFailureWithoutClass(t *testing.T) {
 	h := newHarness(t, Options{})
 	ctx, span := h.tel.StartCall(context.Background(), CallInfo{RunID: "r"})

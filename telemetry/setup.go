@@ -61,7 +61,10 @@ type Options struct {
 	// tracetest.NewInMemoryExporter).
 	SpanExporters []sdktrace.SpanExporter
 	// BatchSpanExporters receive spans in batches, from a goroutine of
-	// their own (network exporters: export.FromEnv's).
+	// their own (network exporters: export.FromEnv's), through the SDK's
+	// batch span processor (OTEL_BSP_* apply), which a buffer feeds every
+	// 200ms, or sooner when 512 spans are waiting: a span that ends costs
+	// its caller a mutex, not a goroutine's wake.
 	BatchSpanExporters []sdktrace.SpanExporter
 	// MetricReaders read the metrics (export.Prometheus, export.FromEnv's,
 	// tests: sdkmetric.NewManualReader).
@@ -162,7 +165,7 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 		tpOpts = append(tpOpts, sdktrace.WithSyncer(exp))
 	}
 	for _, exp := range o.BatchSpanExporters {
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+		tpOpts = append(tpOpts, sdktrace.WithSpanProcessor(newSpanBuffer(sdktrace.NewBatchSpanProcessor(exp))))
 	}
 	for _, r := range o.MetricReaders {
 		mpOpts = append(mpOpts, sdkmetric.WithReader(r))

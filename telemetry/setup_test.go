@@ -87,8 +87,11 @@ func TestTraceFile(t *testing.T) {
 	}
 	require.NoError(t, sc.Err())
 	require.Len(t, spans, 5)
+	// In the order they ended: run-file's first attempt, run-file-2's
+	// attempt and call, then run-file's successful attempt, recorded when
+	// its call ended, and its call.
 	names := []string{spans[0].Name, spans[1].Name, spans[2].Name, spans[3].Name, spans[4].Name}
-	assert.Equal(t, []string{SpanAttempt, SpanAttempt, SpanAttempt, SpanCall, SpanCall}, names)
+	assert.Equal(t, []string{SpanAttempt, SpanAttempt, SpanCall, SpanAttempt, SpanCall}, names)
 
 	attrs := func(s jsonSpan) map[string]any {
 		m := map[string]any{}
@@ -110,8 +113,12 @@ func TestTraceFile(t *testing.T) {
 	assert.Equal(t, float64(429), first["http.response.status_code"])
 	assert.True(t, spans[0].StartTime.Equal(t0))
 	assert.Equal(t, spans[4].SpanContext.SpanID, spans[0].Parent.SpanID, "attempt's parent is its call")
-	assert.Equal(t, "give_up", attrs(spans[2])[AttrDecision])
-	assert.Equal(t, "quota_exhausted", attrs(spans[3])["error.type"])
+	assert.Equal(t, "give_up", attrs(spans[1])[AttrDecision])
+	assert.Equal(t, "quota_exhausted", attrs(spans[2])["error.type"])
+	assert.Equal(t, "success", attrs(spans[3])[AttrDecision])
+	assert.True(t, spans[3].StartTime.Equal(t0.Add(3100*time.Millisecond)), "the attempt's own start")
+	assert.True(t, spans[3].EndTime.Equal(t0.Add(4*time.Second)), "the attempt's own end")
+	assert.Equal(t, spans[4].SpanContext.SpanID, spans[3].Parent.SpanID)
 	assert.Equal(t, "dynretry-enabled", attrs(spans[4])["feature_flag.key"])
 	var service bool
 	for _, r := range spans[0].Resource {

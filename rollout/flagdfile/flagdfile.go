@@ -37,6 +37,10 @@ import (
 //     PROVIDER_CONFIGURATION_CHANGED; if the new file cannot be loaded, it
 //     keeps the old flags and emits PROVIDER_ERROR.
 //
+// The PROVIDER_CONFIGURATION_CHANGED events of the flagd provider in use
+// (flagd's own reloads, such as of a file replaced by a rename) are passed
+// on too, so that a rollout that keeps assignments forgets them.
+//
 // The zero value is not usable; call [New]. It is safe for
 // concurrent use.
 type FlagdFile struct {
@@ -45,6 +49,7 @@ type FlagdFile struct {
 
 	mu      sync.RWMutex
 	inner   *flagd.Provider
+	stop    chan struct{} // closed when inner is swapped out
 	missing bool
 
 	watcher *fsnotify.Watcher
@@ -70,17 +75,40 @@ func New(path string) (*FlagdFile, error) {
 	return &FlagdFile{path: abs, events: make(chan openfeature.Event, 16), done: make(chan struct{})}, nil
 }
 
-// start returns a new, initialized flagd provider on the file.
-func (f *FlagdFile) start() (*flagd.Provider, error) {
+// start returns a new, initialized flagd provider on the file, and the
+// channel to close to stop passing its events on.
+func (f *FlagdFile) start() (*flagd.Provider, chan struct{}, error) {
 	p, err := flagd.NewProvider(flagd.WithInProcessResolver(), flagd.WithOfflineFilePath(f.path))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.Init(openfeature.EvaluationContext{}); err != nil {
 		p.Shutdown()
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	stop := make(chan struct{})
+	f.wg.Go(func() { f.passOn(p, stop) })
+	return p, stop, nil
+}
+
+// passOn passes p's PROVIDER_CONFIGURATION_CHANGED events on until stop
+// is closed or Shutdown.
+func (f *FlagdFile) passOn(p *flagd.Provider, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-f.done:
+			return
+		case e, ok := <-p.EventChannel():
+			if !ok {
+				return
+			}
+			if e.EventType == openfeature.ProviderConfigChange {
+				f.emit(openfeature.ProviderConfigChange, "flag file "+f.path+" reloaded by flagd")
+			}
+		}
+	}
 }
 
 // Init loads the file and starts watching its directory.
@@ -96,13 +124,13 @@ func (f *FlagdFile) Init(openfeature.EvaluationContext) error {
 		w.Close()
 		return fmt.Errorf("rollout: watching %s: %w", f.path, err)
 	}
-	p, err := f.start()
+	p, stop, err := f.start()
 	if err != nil {
 		w.Close()
 		return fmt.Errorf("rollout: flag file %s: %w", f.path, err)
 	}
 	f.mu.Lock()
-	f.inner, f.watcher = p, w
+	f.inner, f.stop, f.watcher = p, stop, w
 	f.mu.Unlock()
 	f.wg.Go(f.watch)
 	return nil
@@ -161,8 +189,9 @@ func (f *FlagdFile) reload() {
 		err = errors.New("not valid JSON")
 	}
 	var p *flagd.Provider
+	var stop chan struct{}
 	if err == nil {
-		p, err = f.start()
+		p, stop, err = f.start()
 	}
 	if err != nil {
 		msg := fmt.Sprintf("flag file %s is back but cannot be loaded: %v; serving the flags last read", f.path, err)
@@ -171,9 +200,10 @@ func (f *FlagdFile) reload() {
 		return
 	}
 	f.mu.Lock()
-	old := f.inner
-	f.inner, f.missing = p, false
+	old, oldStop := f.inner, f.stop
+	f.inner, f.stop, f.missing = p, stop, false
 	f.mu.Unlock()
+	close(oldStop)
 	old.Shutdown()
 	slog.Info("dynretry: flag file " + f.path + " is back: reloaded")
 	f.emit(openfeature.ProviderConfigChange, "flag file "+f.path+" is back: reloaded")
