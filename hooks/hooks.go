@@ -44,9 +44,9 @@ func (c Call) EvaluationContext() map[string]any {
 	for k, v := range c.Attributes {
 		m[k] = v
 	}
-	for k, v := range map[string]string{"provider": c.Provider, "model": c.Model, "role": c.Role, "phase_id": c.PhaseID} {
-		if v != "" {
-			m[k] = v
+	for _, kv := range [...][2]string{{"provider", c.Provider}, {"model", c.Model}, {"role", c.Role}, {"phase_id", c.PhaseID}} {
+		if kv[1] != "" {
+			m[kv[0]] = kv[1]
 		}
 	}
 	return m

@@ -40,7 +40,9 @@ func NewTransport(base http.RoundTripper, r *retry.Retrier, obs retry.Observer) 
 // Each attempt's span records the request's method, server and URL (see
 // telemetry.WithRequest).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.WithContext(telemetry.WithRequest(req.Context(), req))
+	if ctx := telemetry.WithRequest(req.Context(), req); ctx != req.Context() {
+		req = req.WithContext(ctx)
+	}
 	if SDKRetriesOff(req.Context()) {
 		resp, err := t.engine.RoundTrip(req)
 		if err == nil && resp.StatusCode >= 400 {

@@ -28,10 +28,11 @@ const (
 //
 // It is there for the caller's latency: the batch span processor wakes its
 // goroutine for each span that ends (a channel send), and on a busy machine
-// the caller pays for the wake. Measured with dynretry proxy on 2 cores
-// (go run ./bench/cmd/proxybench), that was about 100 µs of added latency
-// per call at the median; the buffer takes a mutex instead, and its
-// goroutine wakes on its ticker, off the caller's path.
+// the caller pays for the wake. The buffer takes a mutex instead, and its
+// goroutine wakes on its ticker, off the caller's path. Measured on dynretry
+// proxy (2 cores, 500 requests a second, 30 rounds of 1s taking turns with
+// the batch span processor alone, twice): 12–18 µs less added latency at
+// the median, 34–45 µs less at the 99th percentile.
 type spanBuffer struct {
 	next sdktrace.SpanProcessor
 

@@ -67,6 +67,8 @@ type callState struct {
 	// success is the call's successful attempt, which the Observer leaves
 	// to EndCall to record.
 	success atomic.Pointer[observed]
+	// request is the call's last request (WithRequest).
+	request atomic.Pointer[request]
 }
 
 // WithCall returns a copy of ctx carrying c.
@@ -101,18 +103,24 @@ func stateOf(ctx context.Context) *callState {
 // feature_flag.result.variant and feature_flag.provider.name. The
 // evaluation is recorded as the event c.Flag.Event (EventFlagEvaluation, as
 // OpenFeature's telemetry helper built it: feature_flag.context.id,
-// feature_flag.result.reason, error.type, …), its error.message redacted.
-// Attributes and event are built only when the span is recording (sampled).
+// feature_flag.result.reason, error.type, …), its error.message redacted,
+// at the call's start. Attributes and event are added when the call ends
+// (EndCall), after its response went on, and only when the span is
+// recording (sampled): the span's processors and exporters see them at its
+// end, a sampler does not see them at its start.
 func (t *Telemetry) StartCall(ctx context.Context, c CallInfo) (context.Context, trace.Span) {
 	if t == nil {
 		return WithCall(ctx, c), trace.SpanFromContext(context.Background()) // non-recording
 	}
 	state := &callState{info: c, started: true, start: time.Now(), labels: t.callLabels(c)}
 	ctx = context.WithValue(ctx, callKey{}, state)
-	ctx, span := t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindClient))
-	if !span.IsRecording() {
-		return ctx, span
-	}
+	return t.tracer.Start(ctx, SpanCall, trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(state.start))
+}
+
+// describeCall adds the attributes and the flag evaluation event of
+// StartCall to the call's span.
+func describeCall(span trace.Span, state *callState) {
+	c := state.info
 	attrs := getAttrs()
 	defer putAttrs(attrs)
 	provider, _ := GenAIProvider(c.Provider)
@@ -124,9 +132,8 @@ func (t *Telemetry) StartCall(ctx context.Context, c CallInfo) (context.Context,
 		KeyFlagProvider.String(c.Flag.Provider))
 	span.SetAttributes(*attrs...)
 	if ev := c.Flag.Event; ev.Name != "" {
-		span.AddEvent(ev.Name, trace.WithAttributes(eventAttrs(ev.Attributes)...))
+		span.AddEvent(ev.Name, trace.WithTimestamp(state.start), trace.WithAttributes(eventAttrs(ev.Attributes)...))
 	}
-	return ctx, span
 }
 
 // attrPool recycles the attribute slices spans are given: a span copies
@@ -225,12 +232,15 @@ func (t *Telemetry) EndCall(ctx context.Context, span trace.Span, class retry.Cl
 	if t == nil {
 		return
 	}
+	now := time.Now()
 	if s := stateOf(ctx); s != nil {
 		if o := s.success.Swap(nil); o != nil {
 			t.record(o.ctx, o.e)
 		}
+		if s.started && span.IsRecording() {
+			describeCall(span, s)
+		}
 	}
-	now := time.Now()
 	labels := t.labelsOf(ctx)
 	calls, duration := labels, labels
 	calls.key, calls.value = keyOutcome, OutcomeSuccess

@@ -54,18 +54,47 @@ type requestKey struct{}
 // requests sent with it record of req, as the HTTP client conventions name
 // it: http.request.method, server.address, server.port (the URL's port,
 // else 443 for https and 80 for http) and url.full (RedactURL). Nothing
-// else of req is kept: no header, no body.
+// else of req is kept: no header, no body. The attributes are made from
+// req's method and URL when a span is recorded: they must not change after.
+//
+// When ctx belongs to a call StartCall started, the request is kept in the
+// call's state instead, and ctx itself is returned: the call's attempts go
+// one after the other, each recorded with the last request given.
 func WithRequest(ctx context.Context, req *http.Request) context.Context {
 	if req == nil || req.URL == nil {
 		return ctx
 	}
-	attrs := []attribute.KeyValue{KeyHTTPMethod.String(req.Method)}
-	host, port := req.URL.Hostname(), req.URL.Port()
+	r := &request{req.Method, req.URL}
+	if s := stateOf(ctx); s != nil && s.started {
+		s.request.Store(r)
+		return ctx
+	}
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// request is what WithRequest keeps of a request.
+type request struct {
+	method string
+	url    *url.URL
+}
+
+// requestAttrs returns the attributes of the request WithRequest put in
+// ctx, or nil.
+func requestAttrs(ctx context.Context) []attribute.KeyValue {
+	req, _ := ctx.Value(requestKey{}).(*request)
+	if s := stateOf(ctx); req == nil && s != nil {
+		req = s.request.Load()
+	}
+	if req == nil {
+		return nil
+	}
+	attrs := []attribute.KeyValue{KeyHTTPMethod.String(req.method)}
+	host, port := req.url.Hostname(), req.url.Port()
 	if host != "" {
 		attrs = append(attrs, KeyServerAddress.String(host))
 	}
 	if port == "" {
-		switch req.URL.Scheme {
+		switch req.url.Scheme {
 		case "https":
 			port = "443"
 		case "http":
@@ -75,12 +104,5 @@ func WithRequest(ctx context.Context, req *http.Request) context.Context {
 	if n, err := strconv.Atoi(port); err == nil {
 		attrs = append(attrs, KeyServerPort.Int(n))
 	}
-	attrs = append(attrs, KeyURLFull.String(RedactURL(req.URL)))
-	return context.WithValue(ctx, requestKey{}, attrs)
-}
-
-// requestAttrs returns the attributes WithRequest put in ctx, or nil.
-func requestAttrs(ctx context.Context) []attribute.KeyValue {
-	a, _ := ctx.Value(requestKey{}).([]attribute.KeyValue)
-	return a
+	return append(attrs, KeyURLFull.String(RedactURL(req.url)))
 }

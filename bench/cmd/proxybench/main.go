@@ -82,7 +82,7 @@ var (
 	out     = flag.String("o", "BENCHMARKS.md", "the file whose proxybench section is (re)written")
 	rate    = flag.Int("rate", goalRate, "requests a second for the latency measure")
 	rounds  = flag.Int("rounds", 20, "rounds of the latency and throughput measures")
-	round   = flag.Duration("slice", time.Second, "how long each path's latency is measured in a round")
+	round   = flag.Duration("slice", 2*time.Second, "how long each path's latency is measured in a round")
 	workers = flag.Int("workers", 16, "clients calling back to back for the throughput measure")
 	runs    = flag.Int("runs", 3, "runs of the processes measure")
 	clients = flag.Int("processes", 4, "client processes sharing the proxy in the processes measure")
@@ -179,6 +179,15 @@ func overhead(md *bytes.Buffer) {
 		return quantile(qs, 0.5)
 	}
 	pooled := func(rs [][]time.Duration, f float64) time.Duration { return quantile(slices.Concat(rs...), f) }
+	// What path i adds to the direct call: the median over the rounds of
+	// the difference of their quantiles in the round.
+	addedBy := func(i int, f float64) time.Duration {
+		var ds []time.Duration
+		for r := range lat[i] {
+			ds = append(ds, quantile(lat[i][r], f)-quantile(lat[0][r], f))
+		}
+		return quantile(ds, 0.5)
+	}
 	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
 
 	fmt.Fprintf(md, "### Overhead on loopback\n\n")
@@ -187,7 +196,9 @@ func overhead(md *bytes.Buffer) {
 	fmt.Fprintf(md, "paths taking turns in slices of %s for %d rounds (%d requests per path), from each request's scheduled time to\n", *round, *rounds, len(slices.Concat(lat[0]...)))
 	fmt.Fprintf(md, "its reply read whole. *p50* and *p99* are the medians over the rounds of each round's quantile, so that a\n")
 	fmt.Fprintf(md, "moment when the shared machine ran other work does not stand for the path; *pooled p99* is the quantile of all\n")
-	fmt.Fprintf(md, "the path's requests, stalls included. *added* is the path's figure less the direct call's. Throughput: %d\n", *workers)
+	fmt.Fprintf(md, "the path's requests, stalls included. *added* is what the path adds to the direct call: in each round, the path's\n")
+	fmt.Fprintf(md, "quantile less the direct call's, then the median over the rounds (so that a slow spell of the machine in one\n")
+	fmt.Fprintf(md, "round is compared with the same round's direct calls, not with all of them). Throughput: %d\n", *workers)
 	fmt.Fprintf(md, "clients calling back to back, in turns of %s per path and round. *proxy CPU* is the proxy process's CPU\n", *round/4)
 	fmt.Fprintf(md, "time (user and system, from /proc) per request during the latency measure. The dynretry proxies run the\n")
 	fmt.Fprintf(md, "whole call path: the flag evaluated per request, the call and attempt spans, the metrics, the limit key,\n")
@@ -196,7 +207,7 @@ func overhead(md *bytes.Buffer) {
 	added := make([][2]time.Duration, len(paths))
 	for i, p := range paths {
 		p50, p99 := byRound(lat[i], 0.50), byRound(lat[i], 0.99)
-		added[i] = [2]time.Duration{p50 - byRound(lat[0], 0.50), p99 - byRound(lat[0], 0.99)}
+		added[i] = [2]time.Duration{addedBy(i, 0.50), addedBy(i, 0.99)}
 		a50, a99, c := "–", "–", "–"
 		if i > 0 {
 			a50, a99 = us(added[i][0]), us(added[i][1])
