@@ -43,8 +43,10 @@ const maxKeyBody = 4 << 20
 // "model" key of the JSON body, and the credential from the Authorization
 // bearer token, x-api-key, x-goog-api-key or api-key header, or else the
 // key query parameter (Gemini), named by CredentialID. The body is read
-// through req.GetBody, never req.Body; without GetBody the model stays
-// unknown. It is shorthand for (*Credentials)(nil).RequestKey(req).
+// through req.GetBody, never req.Body, and only as far as the model: a
+// read that returns part of the body is scanned before the next; without
+// GetBody the model stays unknown. It is shorthand for
+// (*Credentials)(nil).RequestKey(req).
 func RequestKey(req *http.Request) Key { return (*Credentials)(nil).RequestKey(req) }
 
 // requestCredential returns the API key a request carries, or "".
@@ -68,7 +70,10 @@ func requestModel(req *http.Request) string {
 		return modelName([]byte(model))
 	}
 	var model string
-	readBody(req, func(body []byte) { model = jsonModel(body) })
+	readBody(req, func(body []byte, whole bool) bool {
+		model = jsonModel(body) // a value found whole is the same in the whole body
+		return model != "" || whole
+	})
 	return model
 }
 
@@ -77,16 +82,24 @@ func requestModel(req *http.Request) string {
 // 0 without GetBody.
 func RequestTokens(req *http.Request) int64 {
 	var n int64
-	readBody(req, func(body []byte) { n = EstimateTokens(body) })
+	readBody(req, func(body []byte, whole bool) bool {
+		if whole {
+			n = EstimateTokens(body)
+		}
+		return whole
+	})
 	return n
 }
 
 // bodies recycles the buffers request bodies are read into.
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readBody calls f with req's body, read through GetBody, if it has one of
-// at most maxKeyBody bytes. f must not keep the slice.
-func readBody(req *http.Request, f func([]byte)) {
+// readBody reads req's body through GetBody, if it has one of at most
+// maxKeyBody bytes, and calls f with what was read so far and whether that
+// is the whole body — after the first read, then each time what was read
+// has doubled, and at the end — until f returns true: the body is read
+// only about as far as f needs. f must not keep the slice.
+func readBody(req *http.Request, f func(body []byte, whole bool) bool) {
 	if req.GetBody == nil || req.ContentLength > maxKeyBody {
 		return
 	}
@@ -102,8 +115,23 @@ func readBody(req *http.Request, f func([]byte)) {
 	if req.ContentLength < 0 { // unknown: bound it
 		r = io.LimitReader(rc, maxKeyBody)
 	}
-	if _, err := buf.ReadFrom(r); err == nil {
-		f(buf.Bytes())
+	for next := 1; ; { // f sees the body again when it has doubled: linear however small the reads
+		if buf.Available() < bytes.MinRead {
+			buf.Grow(max(bytes.MinRead, buf.Len()))
+		}
+		b := buf.AvailableBuffer()
+		n, err := r.Read(b[:cap(b)])
+		buf.Write(b[:n])
+		whole := err == io.EOF
+		if err != nil && !whole {
+			return
+		}
+		if whole || buf.Len() >= next {
+			if f(buf.Bytes(), whole) || whole {
+				return
+			}
+			next = 2 * buf.Len()
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/iotest"
 	"testing/synctest"
 	"time"
 
@@ -553,6 +554,21 @@ func TestRequestKey(t *testing.T) {
 		b, _ := io.ReadAll(req.Body)
 		assert.Equal(t, chatBody, string(b), "req.Body after RequestKey: want it unread")
 	})
+	t.Run("body read only as far as the model", func(t *testing.T) {
+		// A large prompt: the model is found in the first read; a model
+		// split across reads is found whole; tokens need the whole body.
+		body := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("abcd ", 200_000) + `"}]}`
+		var read int
+		req := mk("POST", "https://api.openai.com/v1/chat/completions", body)
+		req.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(readCounter{iotest.OneByteReader(strings.NewReader(body)), &read}), nil
+		}
+		assert.Equal(t, "gpt-4o", RequestKey(req).Model)
+		assert.Less(t, read, 64, "bytes read for the model")
+		read = 0
+		assert.Equal(t, EstimateTokens([]byte(body)), RequestTokens(req))
+		assert.Equal(t, len(body), read, "tokens read it all")
+	})
 	t.Run("without GetBody model and tokens unknown", func(t *testing.T) {
 		req := mk("POST", "https://api.openai.com/v1/chat/completions", chatBody)
 		req.GetBody = nil
@@ -669,4 +685,16 @@ func TestModelNamesCostBoundedMemory(t *testing.T) {
 	for name := range models.m {
 		assert.LessOrEqual(t, len(name), maxInternLen)
 	}
+}
+
+// readCounter counts the bytes read through it in *n.
+type readCounter struct {
+	r io.Reader
+	n *int
+}
+
+func (c readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += n
+	return n, err
 }
