@@ -141,7 +141,7 @@ func New(ctx context.Context, provider openfeature.FeatureProvider, getenv func(
 // Event of an assignment given again is the evaluation's, its Attributes map shared: do not modify it.
 // At most 4,096 runs and 8 attribute sets per run are kept.
 func (r *Rollout) Assign(ctx context.Context, runID string, attrs map[string]any) Assignment {
-	if r.sticky == nil || r.closed.Load() || !comparable(attrs) {
+	if r.sticky == nil || r.closed.Load() || !keepable(attrs) {
 		return r.evaluate(ctx, runID, attrs)
 	}
 	env := r.getenv(EnvVar)
@@ -229,6 +229,9 @@ func (r *Rollout) Percent() float64 {
 func (r *Rollout) Shutdown(ctx context.Context) error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if r.sticky != nil {
+		r.sticky.release(r.client)
 	}
 	err := r.multi.ShutdownWithContext(ctx)
 	if err != nil {

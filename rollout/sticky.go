@@ -23,6 +23,7 @@ type sticky struct {
 	mu   sync.Mutex
 	gen  uint64 // provider events seen
 	runs map[string][]kept
+	bump func(openfeature.EventDetails) // the handler of the events, registered on the client
 }
 
 // A kept assignment and what it was made with.
@@ -45,21 +46,36 @@ func newSticky(provider openfeature.FeatureProvider, client *openfeature.Client)
 		return nil
 	}
 	s := &sticky{runs: map[string][]kept{}}
-	bump := func(openfeature.EventDetails) {
+	s.bump = func(openfeature.EventDetails) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.gen++
 		clear(s.runs)
 	}
-	for _, t := range []openfeature.EventType{openfeature.ProviderReady, openfeature.ProviderConfigChange, openfeature.ProviderStale, openfeature.ProviderError} {
-		client.AddHandler(t, &bump)
+	for _, t := range stickyEvents {
+		client.AddHandler(t, &s.bump)
 	}
 	return s
 }
 
-// comparable reports whether attrs holds only values of the types an
+// stickyEvents are the provider events that forget every assignment kept.
+var stickyEvents = []openfeature.EventType{openfeature.ProviderReady, openfeature.ProviderConfigChange, openfeature.ProviderStale, openfeature.ProviderError}
+
+// release removes s's event handlers from client and forgets every
+// assignment kept.
+func (s *sticky) release(client *openfeature.Client) {
+	for _, t := range stickyEvents {
+		client.RemoveHandler(t, &s.bump)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	clear(s.runs)
+}
+
+// keepable reports whether attrs holds only values of the types an
 // evaluation context's attributes usually have, which == compares.
-func comparable(attrs map[string]any) bool {
+func keepable(attrs map[string]any) bool {
 	for _, v := range attrs {
 		switch v.(type) {
 		case string, bool, int, int64, float64:
