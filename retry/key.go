@@ -43,9 +43,9 @@ const maxKeyBody = 4 << 20
 // "model" key of the JSON body, and the credential from the Authorization
 // bearer token, x-api-key, x-goog-api-key or api-key header, or else the
 // key query parameter (Gemini), named by CredentialID. The body is read
-// through req.GetBody, never req.Body, and only as far as the model: a
-// read that returns part of the body is scanned before the next; without
-// GetBody the model stays unknown. It is shorthand for
+// through req.GetBody, never req.Body, and only about as far as the model
+// (what was read is scanned each time it has doubled); without GetBody the
+// model stays unknown. It is shorthand for
 // (*Credentials)(nil).RequestKey(req).
 func RequestKey(req *http.Request) Key { return (*Credentials)(nil).RequestKey(req) }
 

@@ -110,6 +110,10 @@ func (b *spanBuffer) run() {
 func (b *spanBuffer) handOn() {
 	b.mu.Lock()
 	spans, dropped := b.spans, b.dropped
+	if len(spans) == 0 && dropped == 0 {
+		b.mu.Unlock()
+		return // an idle tick
+	}
 	b.spans, b.dropped = make([]sdktrace.ReadOnlySpan, 0, cap(spans)), 0
 	b.mu.Unlock()
 	for _, s := range spans {
