@@ -67,10 +67,7 @@ func (s *sticky) release(client *openfeature.Client) {
 	for _, t := range stickyEvents {
 		client.RemoveHandler(t, &s.bump)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gen++
-	clear(s.runs)
+	s.bump(openfeature.EventDetails{})
 }
 
 // keepable reports whether attrs holds only values of the types an

@@ -201,7 +201,7 @@ func overhead(md *bytes.Buffer) {
 	fmt.Fprintf(md, "round is compared with the same round's direct calls, not with all of them). Throughput: %d\n", *workers)
 	fmt.Fprintf(md, "clients calling back to back, in turns of %s per path and round. *proxy CPU* is the proxy process's CPU\n", *round/4)
 	fmt.Fprintf(md, "time (user and system, from /proc) per request during the latency measure. The dynretry proxies run the\n")
-	fmt.Fprintf(md, "whole call path: the flag evaluated per request, the call and attempt spans, the metrics, the limit key,\n")
+	fmt.Fprintf(md, "whole call path: the run's flag assignment (kept per run), the call and attempt spans, the metrics, the limit key,\n")
 	fmt.Fprintf(md, "the body kept for a retry, and for treatment the engine's pacer.\n\n")
 	fmt.Fprintf(md, "| path | p50 | p99 | added p50 | added p99 | pooled p99 | proxy CPU | throughput |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	added := make([][2]time.Duration, len(paths))
