@@ -8,9 +8,10 @@
 //     fixed rate of requests sent on their own schedule (p50, p99, and what
 //     each proxy adds to the direct call), and throughput with a fixed
 //     number of clients calling back to back. The upstream and each proxy
-//     are processes of their own; the paths take turns in short slices,
-//     round after round, so that whatever else the machine does falls on
-//     each alike.
+//     are processes of their own, the proxies started anew each round; the
+//     paths take turns in short slices, round after round, so that whatever
+//     else the machine does, and where it put each process, falls on each
+//     alike.
 //
 //   - Processes sharing one proxy. The simulated provider, rate limited,
 //     behind dynretry proxy (treatment), called by openai-go clients with
@@ -126,40 +127,60 @@ var reqBody = []byte(`{"model":"gpt-4o-mini","max_tokens":200,"messages":[{"role
 
 // A path is one way to reach the upstream.
 type path struct {
-	name string
-	url  string // the chat completions URL
-	pid  int    // the proxy's process, 0 for none
+	name  string
+	what  string // the child process that serves it; "" for the direct call
+	url   string // the chat completions URL
+	proxy *proc  // the process serving it this round, nil for the direct call
 }
 
 func overhead(md *bytes.Buffer) {
-	upstream, _ := child("upstream", "")
-	paths := []path{{name: "direct (no proxy)", url: upstream + "/v1/chat/completions"}}
-	for _, p := range []struct{ name, what string }{
-		{"httputil.ReverseProxy", "bare"}, {"dynretry proxy, treatment", "treatment"}, {"dynretry proxy, control", "control"},
-	} {
-		url, pid := child(p.what, upstream)
-		paths = append(paths, path{name: p.name, url: url + "/openai/v1/chat/completions", pid: pid})
-	}
+	up := child("upstream", "")
+	defer up.stop()
+	upstream := up.url
+	paths := []path{{name: "direct (no proxy)", url: upstream + "/v1/chat/completions"},
+		{name: "httputil.ReverseProxy", what: "bare"}, {name: "dynretry proxy, treatment", what: "treatment"},
+		{name: "dynretry proxy, control", what: "control"}}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 4096}}
 
-	// Warm up every path: connections, caches, the pacer's state.
-	for _, p := range paths {
-		closedLoop(hc, p, *workers, 500*time.Millisecond)
-	}
 	lat := make([][][]time.Duration, len(paths)) // by path, by round
 	thr := make([]float64, len(paths))
 	cpu := make([]time.Duration, len(paths)) // the proxy's CPU time during the latency measure
 	for r := range *rounds {
 		log.Printf("round %d of %d", r+1, *rounds)
+		// Each round has proxy processes of its own, started in turn order:
+		// what a process's place on the machine costs (its threads' CPUs,
+		// its memory's layout; identical proxies differ by tens of µs at
+		// the median) falls on every path alike, as a slow spell does. Then
+		// every path is warmed up: connections, caches, the pacer's state.
+		for i := range paths {
+			j := (i + r) % len(paths)
+			if p := &paths[j]; p.what != "" {
+				if p.proxy != nil {
+					p.proxy.stop()
+				}
+				p.proxy = child(p.what, upstream)
+				p.url = p.proxy.url + "/openai/v1/chat/completions"
+			}
+		}
+		for _, p := range paths {
+			if p.proxy != nil {
+				openLoop(hc, p, *rate, *round)
+			}
+		}
 		for i := range paths {
 			j := (i + r) % len(paths) // each round starts with another path
-			before := cpuTime(paths[j].pid)
+			before := paths[j].cpuTime()
 			lat[j] = append(lat[j], openLoop(hc, paths[j], *rate, *round))
-			cpu[j] += cpuTime(paths[j].pid) - before
+			cpu[j] += paths[j].cpuTime() - before
 		}
 		for i := range paths {
 			j := (i + r) % len(paths)
 			thr[j] += closedLoop(hc, paths[j], *workers, *round/4)
+		}
+	}
+	for _, p := range paths {
+		if p.proxy != nil {
+			p.proxy.stop()
 		}
 	}
 	hc.CloseIdleConnections()
@@ -192,9 +213,11 @@ func overhead(md *bytes.Buffer) {
 
 	fmt.Fprintf(md, "### Overhead on loopback\n\n")
 	fmt.Fprintf(md, "A chat request of about 100 tokens (%d bytes, an `Authorization` header), answered at once by an upstream\n", len(reqBody))
-	fmt.Fprintf(md, "process on loopback; each proxy a process of its own. Latency: %d requests a second on a fixed schedule, the\n", *rate)
-	fmt.Fprintf(md, "paths taking turns in slices of %s for %d rounds (%d requests per path), from each request's scheduled time to\n", *round, *rounds, len(slices.Concat(lat[0]...)))
-	fmt.Fprintf(md, "its reply read whole. *p50* and *p99* are the medians over the rounds of each round's quantile, so that a\n")
+	fmt.Fprintf(md, "process on loopback; each proxy a process of its own, started anew each round (the proxies in turn order, so\n")
+	fmt.Fprintf(md, "that what a process's place on the machine costs falls on each alike: identical proxies differ by tens of µs)\n")
+	fmt.Fprintf(md, "and warmed up. Latency: %d requests a second on a fixed schedule, the paths taking turns in slices of %s for\n", *rate, *round)
+	fmt.Fprintf(md, "%d rounds (%d requests per path), from each request's scheduled time to its reply read whole. *p50* and *p99*\n", *rounds, len(slices.Concat(lat[0]...)))
+	fmt.Fprintf(md, "are the medians over the rounds of each round's quantile, so that a\n")
 	fmt.Fprintf(md, "moment when the shared machine ran other work does not stand for the path; *pooled p99* is the quantile of all\n")
 	fmt.Fprintf(md, "the path's requests, stalls included. *added* is what the path adds to the direct call: in each round, the path's\n")
 	fmt.Fprintf(md, "quantile less the direct call's, then the median over the rounds (so that a slow spell of the machine in one\n")
@@ -234,9 +257,18 @@ func overhead(md *bytes.Buffer) {
 	fmt.Fprintln(md)
 }
 
-// child starts `proxybench serve what upstream` and returns the base URL
-// it serves and its process id; it ends with this process.
-func child(what, upstream string) (string, int) {
+// A proc is a child process serving an upstream or a proxy. It must stay
+// referenced while it serves: its stdin, once collected, is closed, which
+// ends it.
+type proc struct {
+	url   string // the base URL it serves
+	cmd   *exec.Cmd
+	stdin io.Closer // closing it ends the process
+}
+
+// child starts `proxybench serve what upstream` and returns it, once it
+// serves; it ends with this process, or with stop.
+func child(what, upstream string) *proc {
 	self, err := os.Executable()
 	check(err)
 	cmd := exec.Command(self, "serve", what, upstream)
@@ -246,10 +278,24 @@ func child(what, upstream string) (string, int) {
 	stdout, err := cmd.StdoutPipe()
 	check(err)
 	check(cmd.Start())
-	children = append(children, stdin)
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	check(err)
-	return strings.TrimSpace(line), cmd.Process.Pid
+	return &proc{url: strings.TrimSpace(line), cmd: cmd, stdin: stdin}
+}
+
+// stop ends the process and waits for it.
+func (p *proc) stop() {
+	p.stdin.Close()
+	check(p.cmd.Wait())
+}
+
+// cpuTime returns the CPU time of the process serving the path (see
+// cpuTime), 0 for the direct call.
+func (p path) cpuTime() time.Duration {
+	if p.proxy == nil {
+		return 0
+	}
+	return cpuTime(p.proxy.cmd.Process.Pid)
 }
 
 // clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
@@ -271,9 +317,6 @@ func cpuTime(pid int) time.Duration {
 	fmt.Sscan(f[12], &stime)
 	return time.Duration(utime+stime) * clockTick
 }
-
-// children are the stdins of the child processes: closing one ends it.
-var children []io.Closer
 
 // serveChild serves what ("upstream", "bare", "treatment" or "control")
 // in front of upstream, prints its base URL and serves until its standard
@@ -460,13 +503,15 @@ func processes(md *bytes.Buffer) {
 		check(err)
 		var last atomic.Int64 // when the last refusal was sent, since start
 		start := time.Now()
-		url, _ := child("treatment", serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxy := child("treatment", serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			rw := &statusWriter{ResponseWriter: w}
 			provider.ServeHTTP(rw, r)
 			if rw.status == http.StatusTooManyRequests {
 				last.Store(int64(time.Since(start)))
 			}
 		})))
+		defer proxy.stop()
+		url := proxy.url
 		var cmds []*exec.Cmd
 		var outs []*bytes.Buffer
 		for i := range procs {
