@@ -12,7 +12,8 @@ import (
 
 // The spanBuffer's figures.
 const (
-	// bufferInterval is how often the buffer hands its spans on.
+	// bufferInterval is how long a span waits at most (bar a full buffer)
+	// before it is handed on.
 	bufferInterval = 200 * time.Millisecond
 	// bufferBatch spans waiting hand them on at once.
 	bufferBatch = 512
@@ -23,13 +24,15 @@ const (
 
 // A spanBuffer is a span processor in front of another, the SDK's batch
 // span processor: it keeps the spans that end and hands them on from a
-// goroutine of its own, every bufferInterval or as soon as bufferBatch are
-// waiting, in the order they ended.
+// goroutine of its own, in the order they ended, bufferInterval after the
+// first of them ended or as soon as bufferBatch are waiting. While no span
+// waits, its goroutine sleeps.
 //
 // It is there for the caller's latency: the batch span processor wakes its
 // goroutine for each span that ends (a channel send), and on a busy machine
-// the caller pays for the wake. The buffer takes a mutex instead, and its
-// goroutine wakes on its ticker, off the caller's path. Measured on dynretry
+// the caller pays for the wake. The buffer takes a mutex instead, and wakes
+// its goroutine only for the first span of a hand-over, which then waits
+// on a timer, off the caller's path. Measured on dynretry
 // proxy (2 cores, 500 requests a second, 30 rounds of 1s taking turns with
 // the batch span processor alone, twice): 12–18 µs less added latency at
 // the median, 34–45 µs less at the 99th percentile.
@@ -41,10 +44,11 @@ type spanBuffer struct {
 	dropped int  // spans dropped since the last report
 	stopped bool // Shutdown was called: spans are dropped
 
-	full chan struct{} // bufferBatch spans are waiting
-	stop chan struct{} // closed by Shutdown
-	done chan struct{} // closed when run returns
-	once sync.Once
+	first chan struct{} // a span ended while none was waiting
+	full  chan struct{} // bufferBatch spans are waiting
+	stop  chan struct{} // closed by Shutdown
+	done  chan struct{} // closed when run returns
+	once  sync.Once
 }
 
 var _ sdktrace.SpanProcessor = (*spanBuffer)(nil)
@@ -52,7 +56,8 @@ var _ sdktrace.SpanProcessor = (*spanBuffer)(nil)
 // newSpanBuffer returns a spanBuffer in front of next, which it owns:
 // Shutdown shuts next down.
 func newSpanBuffer(next sdktrace.SpanProcessor) *spanBuffer {
-	b := &spanBuffer{next: next, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b := &spanBuffer{next: next, first: make(chan struct{}, 1), full: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.run()
 	return b
 }
@@ -80,25 +85,42 @@ func (b *spanBuffer) OnEnd(s sdktrace.ReadOnlySpan) {
 	b.spans = append(b.spans, s)
 	n := len(b.spans)
 	b.mu.Unlock()
-	if n == bufferBatch {
-		select {
-		case b.full <- struct{}{}:
-		default:
-		}
+	switch n {
+	case 1:
+		signal(b.first)
+	case bufferBatch:
+		signal(b.full)
+	}
+}
+
+// signal wakes the goroutine waiting on c, or leaves it a wake if none is.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
 // run hands the spans on until Shutdown.
 func (b *spanBuffer) run() {
 	defer close(b.done)
-	t := time.NewTicker(bufferInterval)
-	defer t.Stop()
+	t := time.NewTimer(bufferInterval)
+	t.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
-		case <-t.C:
 		case <-b.full:
+		case <-b.first:
+			t.Reset(bufferInterval)
+			select {
+			case <-b.stop:
+				t.Stop()
+				return
+			case <-t.C:
+			case <-b.full:
+				t.Stop()
+			}
 		}
 		b.handOn()
 	}

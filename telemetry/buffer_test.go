@@ -90,6 +90,25 @@ func TestSpanBuffer(t *testing.T) {
 	})
 }
 
+// An idle buffer does not tick: the first span that ends in an empty
+// buffer is handed on bufferInterval later, wherever the clock stands.
+func TestSpanBufferIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := new(recorder)
+		b, end := bufferedTracer(rec)
+		defer b.Shutdown(context.Background())
+		time.Sleep(3*bufferInterval + bufferInterval/4) // idle, off any tick
+		end("a")
+		time.Sleep(bufferInterval - time.Millisecond)
+		synctest.Wait()
+		assert.Zero(t, rec.count(), "not before bufferInterval")
+		end("b")
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		assert.Equal(t, []string{"a", "b"}, rec.names, "bufferInterval after the first")
+	})
+}
+
 // bufferBatch spans waiting are handed on at once.
 func TestSpanBufferBatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
