@@ -13,7 +13,7 @@ import "sync"
 type budget struct {
 	cfg    BudgetConfig
 	mu     sync.Mutex
-	tokens map[string]float64 // by key; absent means full
+	tokens map[Key]float64 // by limit key; absent means full
 }
 
 // maxBudgetKeys bounds the keys a budget remembers.
@@ -21,7 +21,7 @@ const maxBudgetKeys = 4096
 
 // record charges a failure of class c or credits a success (c == "") to
 // key, and returns the tokens left, or -1 when the budget is disabled.
-func (b *budget) record(key string, c Class) float64 {
+func (b *budget) record(key Key, c Class) float64 {
 	if b.cfg.MaxTokens < 0 {
 		return -1
 	}
@@ -53,7 +53,7 @@ func (b *budget) record(key string, c Class) float64 {
 }
 
 // peek returns key's tokens left.
-func (b *budget) peek(key string) float64 {
+func (b *budget) peek(key Key) float64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if t, ok := b.tokens[key]; ok {

@@ -12,7 +12,6 @@ import (
 type call struct {
 	r      *Retrier
 	key    Key
-	id     string // key.String(), the budget's key
 	cost   Cost
 	tokens func() int64 // estimates cost.Tokens when a token window needs it; nil once done
 	replay error        // ErrNotReplayable when the request can be sent only once
@@ -34,7 +33,7 @@ var calls = sync.Pool{New: func() any { return new(call) }}
 // must not be used.
 func (r *Retrier) start(key Key, tokens func() int64, replayable bool) *call {
 	c := calls.Get().(*call)
-	*c = call{r: r, key: key, id: key.String(), cost: Cost{Requests: 1}, tokens: tokens}
+	*c = call{r: r, key: key, cost: Cost{Requests: 1}, tokens: tokens}
 	if !replayable {
 		c.replay = ErrNotReplayable
 	}
@@ -161,7 +160,7 @@ func (c *call) decide(ctx context.Context, o Outcome) Decision {
 	deadline, _ := ctx.Deadline()
 	d := c.r.cfg.Decide(Input{
 		Assessment: a, Attempt: c.attempts, Streak: c.streak, Now: now, Deadline: deadline, Ended: ctx.Err(),
-		Budget: c.r.budget.record(c.id, a.Class), Rand: c.r.rand(), Pace: c.pace, Replay: c.replay,
+		Budget: c.r.budget.record(c.key, a.Class), Rand: c.r.rand(), Pace: c.pace, Replay: c.replay,
 	})
 	switch {
 	case a.Hint.Valid():
@@ -179,7 +178,7 @@ func (c *call) decide(ctx context.Context, o Outcome) Decision {
 func (c *call) observe(ctx context.Context, e Event) {
 	if c.r.observer != nil {
 		if e.Budget = -1; c.r.cfg.Budget.MaxTokens >= 0 {
-			e.Budget = c.r.budget.peek(c.id)
+			e.Budget = c.r.budget.peek(c.key)
 		}
 		c.r.observer.Observe(ctx, e)
 	}

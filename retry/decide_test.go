@@ -343,7 +343,7 @@ func TestValidateFillsDefaults(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	b := budget{cfg: BudgetConfig{MaxTokens: 4, Ratio: 0.5}, tokens: map[string]float64{}}
+	b := budget{cfg: BudgetConfig{MaxTokens: 4, Ratio: 0.5}, tokens: map[Key]float64{}}
 	steps := []struct {
 		class Class
 		want  float64
@@ -353,13 +353,13 @@ func TestBudget(t *testing.T) {
 		{"", 1}, {"", 1.5}, {"", 2}, {"", 2.5}, {"", 3}, {"", 3.5}, {"", 4}, {"", 4},
 	}
 	for i, s := range steps {
-		require.Equal(t, s.want, b.record("k", s.class), "step %d (%q): tokens", i, s.class)
-		require.Equal(t, s.want, b.peek("k"), "step %d: peek", i)
+		require.Equal(t, s.want, b.record(Key{Model: "k"}, s.class), "step %d (%q): tokens", i, s.class)
+		require.Equal(t, s.want, b.peek(Key{Model: "k"}), "step %d: peek", i)
 	}
 	assert.Empty(t, b.tokens, "a full bucket is kept")
-	assert.Equal(t, 4.0, b.peek("other"), "peek(other) (full)")
+	assert.Equal(t, 4.0, b.peek(Key{Model: "other"}), "peek(other) (full)")
 	off := budget{cfg: BudgetConfig{MaxTokens: -1}}
-	assert.Equal(t, -1.0, off.record("k", Overloaded), "disabled budget")
+	assert.Equal(t, -1.0, off.record(Key{Model: "k"}, Overloaded), "disabled budget")
 }
 
 func TestErrorMessage(t *testing.T) {

@@ -51,7 +51,7 @@ func New(cfg Config, opts ...Option) (*Retrier, error) {
 		return nil, err
 	}
 	r := &Retrier{cfg: cfg, store: new(MemoryStore), now: time.Now, rand: rand.Float64}
-	r.budget = budget{cfg: cfg.Budget, tokens: make(map[string]float64)}
+	r.budget = budget{cfg: cfg.Budget, tokens: make(map[Key]float64)}
 	for _, o := range opts {
 		o(r)
 	}

@@ -222,7 +222,7 @@ func TestDoRetryBudget(t *testing.T) {
 		var e *Error
 		require.ErrorAs(t, err, &e)
 		require.Equal(t, 3, e.Attempts, "Error's attempts")
-		assert.Equal(t, 3.0, r.budget.peek(testKey.String()), "budget tokens")
+		assert.Equal(t, 3.0, r.budget.peek(testKey), "budget tokens")
 	})
 }
 
