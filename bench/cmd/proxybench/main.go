@@ -149,9 +149,10 @@ func overhead(md *bytes.Buffer) {
 		log.Printf("round %d of %d", r+1, *rounds)
 		// Each round has proxy processes of its own, started in turn order:
 		// what a process's place on the machine costs (its threads' CPUs,
-		// its memory's layout; identical proxies differ by tens of µs at
-		// the median) falls on every path alike, as a slow spell does. Then
-		// every path is warmed up: connections, caches, the pacer's state.
+		// its memory's layout; identical proxies differed by up to 30 µs at
+		// the median here) falls on every path alike, as a slow spell does.
+		// Then each proxy is warmed up with a slice's requests: connections,
+		// caches, the heap, the pacer's state.
 		for i := range paths {
 			j := (i + r) % len(paths)
 			if p := &paths[j]; p.what != "" {
