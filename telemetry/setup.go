@@ -62,9 +62,9 @@ type Options struct {
 	SpanExporters []sdktrace.SpanExporter
 	// BatchSpanExporters receive spans in batches, from a goroutine of
 	// their own (network exporters: export.FromEnv's), through the SDK's
-	// batch span processor (OTEL_BSP_* apply), which a buffer feeds every
-	// 200ms, or sooner when 512 spans are waiting: a span that ends costs
-	// its caller a mutex, not a goroutine's wake.
+	// batch span processor (OTEL_BSP_* apply), which a buffer feeds 200ms
+	// after the first span waiting ended, or sooner when 512 are waiting:
+	// a span that ends costs its caller a mutex, not a goroutine's wake.
 	BatchSpanExporters []sdktrace.SpanExporter
 	// MetricReaders read the metrics (export.Prometheus, export.FromEnv's,
 	// tests: sdkmetric.NewManualReader).
