@@ -156,9 +156,7 @@ func overhead(md *bytes.Buffer) {
 		for i := range paths {
 			j := (i + r) % len(paths)
 			if p := &paths[j]; p.what != "" {
-				if p.proxy != nil {
-					p.proxy.stop()
-				}
+				p.stop()
 				p.proxy = child(p.what, upstream)
 				p.url = p.proxy.url + "/openai/v1/chat/completions"
 			}
@@ -179,10 +177,8 @@ func overhead(md *bytes.Buffer) {
 			thr[j] += closedLoop(hc, paths[j], *workers, *round/4)
 		}
 	}
-	for _, p := range paths {
-		if p.proxy != nil {
-			p.proxy.stop()
-		}
+	for i := range paths {
+		paths[i].stop()
 	}
 	hc.CloseIdleConnections()
 
@@ -289,6 +285,14 @@ func child(what, upstream string) *proc {
 func (p *proc) stop() {
 	p.stdin.Close()
 	check(p.cmd.Wait())
+}
+
+// stop ends the process serving the path, if one does.
+func (p *path) stop() {
+	if p.proxy != nil {
+		p.proxy.stop()
+		p.proxy = nil
+	}
 }
 
 // cpuTime returns the CPU time of the process serving the path (see
