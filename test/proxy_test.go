@@ -197,6 +197,19 @@ func (p *proxyProc) metrics(t *testing.T) string {
 	return string(b)
 }
 
+// metricsWith returns the proxy's /metrics page once the counter name,
+// summed over the series with labels (name, value pairs), is want: a call
+// ends just after its response has gone, so a page read at once may lack it.
+func (p *proxyProc) metricsWith(t *testing.T, want float64, name string, labels ...string) string {
+	t.Helper()
+	var m string
+	require.Eventually(t, func() bool {
+		m = p.metrics(t)
+		return metricSum(t, m, name, labels...) == want
+	}, 10*time.Second, 10*time.Millisecond, "%s%v reaches %v", name, labels, want)
+	return m
+}
+
 // simOn serves a simulated provider on a free loopback port.
 func simOn(t *testing.T, cfg sim.Config) (*sim.Provider, string) {
 	t.Helper()
@@ -284,7 +297,7 @@ func testNodeClients(t *testing.T, bin, dir string) {
 	st := provider.Stats()
 	assert.Equal(t, 24, st.Received)
 	assert.Equal(t, 24, st.Succeeded)
-	m := p.metrics(t)
+	m := p.metricsWith(t, 24, "dynretry_calls_total")
 	assert.Equal(t, 12.0, metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "treatment", "dynretry_outcome", "success"))
 	assert.Equal(t, 12.0, metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "control", "dynretry_outcome", "success"))
 	p.stop(t)
@@ -351,11 +364,7 @@ func testNodeControlCallsWhole(t *testing.T, bin, dir string) {
 	}
 	n := float64(len(sdks) * calls)
 	assert.Equal(t, 2*int(n), provider.Stats().Received+int(n), "each call: a 429, then a success")
-	var m string
-	require.Eventually(t, func() bool { // a call ends just after its response has gone
-		m = p.metrics(t)
-		return metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "control") == n
-	}, 10*time.Second, 10*time.Millisecond, "one call per SDK call")
+	m := p.metricsWith(t, n, "dynretry_calls_total", "dynretry_cohort", "control") // one call per SDK call
 	assert.Equal(t, n, metricSum(t, m, "dynretry_calls_total", "dynretry_cohort", "control", "dynretry_outcome", "success"))
 	assert.Equal(t, 2*n, metricSum(t, m, "dynretry_attempts_total", "dynretry_cohort", "control"))
 	assert.Equal(t, n, metricSum(t, m, "dynretry_attempts_total", "dynretry_cohort", "control", "dynretry_decision", "retry"))
@@ -418,7 +427,7 @@ func testGoClients(t *testing.T, bin string) {
 	st := provider.Stats()
 	assert.Equal(t, 5, st.Succeeded)
 	assert.Equal(t, st.Received, st.Succeeded)
-	m2 := p.metrics(t)
+	m2 := p.metricsWith(t, 5, "dynretry_calls_total")
 	assert.Equal(t, 5.0, metricSum(t, m2, "dynretry_calls_total", "dynretry_cohort", "treatment", "dynretry_outcome", "success"))
 	p.stop(t)
 }

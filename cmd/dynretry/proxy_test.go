@@ -182,9 +182,13 @@ func TestProxyMetrics(t *testing.T) {
 	require.NoError(t, err)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	code, body := get(t, r.admin+"/metrics")
-	assert.Equal(t, 200, code)
-	assert.Regexp(t, `dynretry_calls_total\{[^}]*dynretry_cohort="control"[^}]*\} 1`, body)
+	calls := regexp.MustCompile(`dynretry_calls_total\{[^}]*dynretry_cohort="control"[^}]*\} 1`)
+	var body string
+	require.Eventually(t, func() bool { // the call ends just after its response has gone
+		code, page := get(t, r.admin+"/metrics")
+		body = page
+		return code == 200 && calls.MatchString(page)
+	}, 10*time.Second, 10*time.Millisecond, "the call is counted")
 	assert.Contains(t, body, "dynretry_attempts_total")
 }
 
