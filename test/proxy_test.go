@@ -199,13 +199,14 @@ func (p *proxyProc) metrics(t *testing.T) string {
 
 // metricsWith returns the proxy's /metrics page once the counter name,
 // summed over the series with labels (name, value pairs), is want: a call
-// ends just after its response has gone, so a page read at once may lack it.
+// ends just after its response has gone, so a page read at once may lack it
+// (or lack the counter, before the first call ended).
 func (p *proxyProc) metricsWith(t *testing.T, want float64, name string, labels ...string) string {
 	t.Helper()
 	var m string
 	require.Eventually(t, func() bool {
 		m = p.metrics(t)
-		return metricSum(t, m, name, labels...) == want
+		return strings.Contains(m, "\n"+name+"{") && metricSum(t, m, name, labels...) == want
 	}, 10*time.Second, 10*time.Millisecond, "%s%v reaches %v", name, labels, want)
 	return m
 }
