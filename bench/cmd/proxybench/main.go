@@ -307,12 +307,8 @@ func (p path) cpuTime() time.Duration {
 // clockTick is the unit of /proc/PID/stat's times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
-// cpuTime returns the user and system CPU time process pid has used, 0
-// for pid 0.
+// cpuTime returns the user and system CPU time process pid has used.
 func cpuTime(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	check(err)
 	// The fields after the command name, which ends with the last ')':
