@@ -134,7 +134,7 @@ func (b *spanBuffer) handOn() {
 	spans, dropped := b.spans, b.dropped
 	if len(spans) == 0 && dropped == 0 {
 		b.mu.Unlock()
-		return // an idle tick
+		return // nothing waits: a wake left from a hand-over already made (full, then first)
 	}
 	b.spans, b.dropped = make([]sdktrace.ReadOnlySpan, 0, cap(spans)), 0
 	b.mu.Unlock()
